@@ -1,0 +1,1 @@
+"""Users, credentials, tokens, roles and profiles."""

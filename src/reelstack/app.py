@@ -1,0 +1,59 @@
+"""The FastAPI application: mounts every feature's router on one runtime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+
+from reelstack import __version__
+from reelstack.accounts.router import router as accounts_router
+from reelstack.config import Settings, load_settings
+from reelstack.deps import rate_limit_request
+from reelstack.errors import install_error_handlers
+from reelstack.health import install_metrics
+from reelstack.health import router as health_router
+from reelstack.media.router import router as media_router
+from reelstack.runtime import Runtime, open_runtime
+from reelstack.social.router import router as social_router
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None,
+               consume_jobs: bool | None = None) -> FastAPI:
+    """The app. With `runtime` it uses that one (tests); otherwise it builds its own at start-up
+    and, in embedded mode, runs the job consumer in-process too."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if runtime is not None:
+            app.state.runtime = runtime
+            yield
+            return
+        conf = settings or load_settings()
+        consume = conf.jobs_in_process if consume_jobs is None else consume_jobs
+        async with open_runtime(conf, consume_jobs=consume) as rt:
+            app.state.runtime = rt
+            yield
+
+    app = FastAPI(
+        title="reelstack",
+        version=__version__,
+        summary="A self-hostable short-video platform.",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    install_metrics(app)
+
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(rate_limit_request)])
+    api.include_router(accounts_router)
+    api.include_router(social_router)
+    app.include_router(api)
+    app.include_router(health_router)
+    app.include_router(media_router)
+    return app

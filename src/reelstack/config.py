@@ -1,0 +1,130 @@
+"""Settings: every knob is a REELSTACK_* environment variable with an embedded-mode default."""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_FILE_NAME = "secret_key"
+MIN_SECRET_LENGTH = 32
+KNOWN_DEFAULT_SECRETS = frozenset({"changeme", "secret", "development", "reelstack"})
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class ConfigurationError(RuntimeError):
+    """The settings cannot run: raised at start-up, before anything listens."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REELSTACK_", env_file=".env", extra="ignore")
+
+    env: Environment = Environment.DEVELOPMENT
+    data_dir: Path = Path("./var")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    forwarded_allow_ips: str = "127.0.0.1"
+
+    database_url: str | None = None
+    redis_url: str | None = None
+    redis_prefix: str = "reelstack:"
+    storage_url: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+
+    secret_key: SecretStr | None = None
+    access_token_ttl_seconds: int = 15 * 60
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    media_url_ttl_seconds: int = 3600
+
+    password_hash_time_cost: int = 3
+    password_hash_memory_kib: int = 65536
+
+    rate_limit_enabled: bool = True
+    rate_limit_anonymous: str = "100/minute"
+    rate_limit_authenticated: str = "1000/minute"
+    rate_limit_login: str = "10/minute"
+    rate_limit_register: str = "5/hour"
+
+    run_jobs_in_process: bool | None = None
+    auto_migrate: bool | None = None
+    job_workers: int = 2
+    job_poll_seconds: float = 1.0
+    job_timeout_seconds: float = 3600.0
+    recount_interval_minutes: Annotated[int, Field(ge=1, le=59)] = 15
+
+    avatar_max_bytes: int = 5 * 1024 * 1024
+    log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _check_production(self) -> Settings:
+        if self.env is Environment.PRODUCTION:
+            if self.secret_key is None:
+                raise ConfigurationError(
+                    "REELSTACK_SECRET_KEY must be set in production: a generated secret is "
+                    "not shared between processes and is lost with the data directory"
+                )
+            value = self.secret_key.get_secret_value()
+            if len(value) < MIN_SECRET_LENGTH or value.lower() in KNOWN_DEFAULT_SECRETS:
+                raise ConfigurationError(
+                    f"REELSTACK_SECRET_KEY must be a random value of at least "
+                    f"{MIN_SECRET_LENGTH} characters in production"
+                )
+        return self
+
+    @property
+    def scale_out(self) -> bool:
+        """True when the cache, queue and pub/sub roles live in Redis."""
+        return self.redis_url is not None
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'reelstack.db').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def jobs_in_process(self) -> bool:
+        """Embedded mode runs the job consumer inside `serve`, so one command is the platform."""
+        if self.run_jobs_in_process is not None:
+            return self.run_jobs_in_process
+        return not self.scale_out
+
+    @property
+    def migrate_on_start(self) -> bool:
+        if self.auto_migrate is not None:
+            return self.auto_migrate
+        return self.is_sqlite
+
+    @cached_property
+    def signing_key(self) -> bytes:
+        """The secret behind tokens and signed URLs; generated once into the data dir if unset."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        path = self.data_dir / SECRET_FILE_NAME
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(secrets.token_urlsafe(48))
+            tmp.chmod(0o600)
+            tmp.replace(path)
+        return path.read_text().strip().encode()
+
+
+def load_settings(**overrides: object) -> Settings:
+    return Settings(**overrides)  # type: ignore[arg-type]

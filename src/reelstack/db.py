@@ -1,0 +1,166 @@
+"""Engines, sessions and the unit of work shared by requests and jobs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, Insert, MetaData, String, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
+
+from reelstack.errors import AppError
+from reelstack.infra.ids import ID_LENGTH
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+AFTER_COMMIT = "reelstack.after_commit"
+SQLITE_BUSY_TIMEOUT_MS = 15000
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def IdColumn() -> String:  # noqa: N802 - reads like a type at the call sites
+    return String(ID_LENGTH)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both SQLite (which stores naive text) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """A job to enqueue once the transaction that asked for it has committed."""
+
+    name: str
+    payload: dict[str, Any]
+    delay: float | None = None
+
+
+Dispatch = Callable[[list[JobRequest]], Awaitable[None]]
+
+
+def enqueue_after_commit(
+    session: AsyncSession, name: str, payload: dict[str, Any], *, delay: float | None = None
+) -> None:
+    """Queue a job for after this transaction commits; it is dropped if the transaction rolls back
+    (a transcode must never run for a video row that was never stored)."""
+    session.info.setdefault(AFTER_COMMIT, []).append(JobRequest(name, payload, delay))
+
+
+def insert_ignoring_conflicts(session: AsyncSession, table: Any) -> Insert:
+    """INSERT ... ON CONFLICT DO NOTHING in the dialect of the session's database."""
+    dialect = session.get_bind().dialect.name
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    stmt: Insert = module.insert(table).on_conflict_do_nothing()
+    return stmt
+
+
+def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # We issue BEGIN ourselves, so the driver must not open transactions on its own.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # A deferred transaction that later writes can fail with SQLITE_BUSY without waiting;
+        # write transactions take the lock up front instead.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class Database:
+    """A writer and a reader engine. On SQLite the writer is one connection, so writers queue
+    in-process instead of spinning on the file lock; on PostgreSQL the reader can be a replica."""
+
+    def __init__(self, url: str, *, reader_url: str | None = None, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            self.writer = create_async_engine(url, echo=echo, pool_size=1, max_overflow=0,
+                                              pool_timeout=60)
+            self.reader = create_async_engine(url, echo=echo, pool_size=8, max_overflow=8)
+            _configure_sqlite(self.writer, immediate=True)
+            _configure_sqlite(self.reader, immediate=False)
+        else:
+            self.writer = create_async_engine(url, echo=echo, pool_size=10, max_overflow=20,
+                                              pool_pre_ping=True)
+            self.reader = (
+                create_async_engine(reader_url, echo=echo, pool_size=10, max_overflow=20,
+                                    pool_pre_ping=True)
+                if reader_url else self.writer
+            )
+        self.write_sessions = async_sessionmaker(self.writer, expire_on_commit=False)
+        self.read_sessions = async_sessionmaker(self.reader, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def unit_of_work(
+        self, dispatch: Dispatch, *, write: bool = True
+    ) -> AsyncIterator[AsyncSession]:
+        """One transaction: commit on success, roll back on error; jobs asked for inside it are
+        handed to `dispatch` only after the commit."""
+        factory = self.write_sessions if write else self.read_sessions
+        async with factory() as session:
+            try:
+                yield session
+            except BaseException as exc:
+                if isinstance(exc, AppError) and exc.keep_changes:
+                    await session.commit()
+                else:
+                    await session.rollback()
+                    session.info.pop(AFTER_COMMIT, None)
+                raise
+            else:
+                await session.commit()
+            finally:
+                pending: list[JobRequest] = session.info.pop(AFTER_COMMIT, [])
+            if pending:
+                await dispatch(pending)
+
+    async def ping(self) -> None:
+        async with self.reader.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.writer.dispose()
+        if self.reader is not self.writer:
+            await self.reader.dispose()

@@ -1,0 +1,91 @@
+"""Request dependencies: the runtime, the unit of work, the signed-in viewer, rate limits."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reelstack.accounts.security import AccessClaims
+from reelstack.errors import Forbidden, NotAuthenticated
+from reelstack.runtime import Runtime
+
+_UNSET = object()
+bearer = HTTPBearer(auto_error=False, description="The access token from /auth/login.")
+
+
+def get_runtime(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def _write_session(rt: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    async with rt.unit_of_work() as session:
+        yield session
+
+
+async def _read_session(rt: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    async with rt.unit_of_work(write=False) as session:
+        yield session
+
+
+# scope="function": the transaction commits before the response leaves, so a client never
+# hears "created" about a row that a failed commit then lost.
+WriteSession = Annotated[AsyncSession, Depends(_write_session, scope="function")]
+ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]
+
+
+def _claims(request: Request, rt: Runtime,
+            credentials: HTTPAuthorizationCredentials | None) -> AccessClaims | None:
+    cached = getattr(request.state, "claims", _UNSET)
+    if cached is _UNSET:
+        cached = rt.token_policy.tokens.decode(credentials.credentials) if credentials else None
+        request.state.claims = cached
+    claims: AccessClaims | None = cached
+    return claims
+
+
+async def optional_viewer(
+    request: Request, rt: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> AccessClaims | None:
+    return _claims(request, rt, credentials)
+
+
+async def required_viewer(
+    request: Request, rt: RuntimeDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> AccessClaims:
+    claims = _claims(request, rt, credentials)
+    if claims is None:
+        raise NotAuthenticated()
+    return claims
+
+
+OptionalViewer = Annotated[AccessClaims | None, Depends(optional_viewer)]
+Viewer = Annotated[AccessClaims, Depends(required_viewer)]
+
+
+async def moderator(viewer: Viewer) -> AccessClaims:
+    if viewer.role not in {"moderator", "admin"}:
+        raise Forbidden("Moderators only.", code="moderator_only")
+    return viewer
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def rate_limit_request(request: Request, rt: RuntimeDep, viewer: OptionalViewer) -> None:
+    """Every API request counts against its user, or its IP address when signed out."""
+    settings = rt.settings
+    if viewer is not None:
+        await rt.limiter.hit(settings.rate_limit_authenticated, "user", viewer.user_id)
+    else:
+        await rt.limiter.hit(settings.rate_limit_anonymous, "ip", client_ip(request))

@@ -1,0 +1,136 @@
+"""Cache role: short-lived values, counters and locks. In-process memory or Redis."""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+from redis.asyncio import Redis
+
+
+class Cache(Protocol):
+    async def get(self, key: str) -> str | None: ...
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None: ...
+    async def add(self, key: str, value: str, ttl: float | None = None) -> bool:
+        """Set only if absent; True when this call set it (a lock or a once-only marker)."""
+        ...
+    async def delete(self, *keys: str) -> int: ...
+    async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
+        """Atomic add; `ttl` applies when the key is created."""
+        ...
+    async def ttl(self, key: str) -> float | None: ...
+    async def ping(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+class MemoryCache:
+    """One process's cache. Every caller runs on the one event loop, so no lock is needed."""
+
+    def __init__(self, max_keys: int = 100_000) -> None:
+        self._data: dict[str, tuple[str, float | None]] = {}
+        self._max_keys = max_keys
+
+    def _live(self, key: str) -> tuple[str, float | None] | None:
+        item = self._data.get(key)
+        if item is None:
+            return None
+        if item[1] is not None and item[1] <= time.monotonic():
+            del self._data[key]
+            return None
+        return item
+
+    def _evict_if_full(self) -> None:
+        if len(self._data) < self._max_keys:
+            return
+        now = time.monotonic()
+        for key in [k for k, (_, exp) in self._data.items() if exp is not None and exp <= now]:
+            del self._data[key]
+        while len(self._data) >= self._max_keys:
+            del self._data[next(iter(self._data))]  # oldest insertion first
+
+    @staticmethod
+    def _expiry(ttl: float | None) -> float | None:
+        return None if ttl is None else time.monotonic() + ttl
+
+    async def get(self, key: str) -> str | None:
+        item = self._live(key)
+        return None if item is None else item[0]
+
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        self._evict_if_full()
+        self._data[key] = (value, self._expiry(ttl))
+
+    async def add(self, key: str, value: str, ttl: float | None = None) -> bool:
+        if self._live(key) is not None:
+            return False
+        await self.set(key, value, ttl)
+        return True
+
+    async def delete(self, *keys: str) -> int:
+        return sum(1 for k in keys if self._live(k) is not None and self._data.pop(k, None))
+
+    async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
+        item = self._live(key)
+        if item is None:
+            await self.set(key, str(amount), ttl)
+            return amount
+        value = int(item[0]) + amount
+        self._data[key] = (str(value), item[1])
+        return value
+
+    async def ttl(self, key: str) -> float | None:
+        item = self._live(key)
+        if item is None or item[1] is None:
+            return None
+        return item[1] - time.monotonic()
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._data.clear()
+
+
+class RedisCache:
+    """Shared by every API and worker process; keys carry the deployment's prefix."""
+
+    def __init__(self, client: Redis, prefix: str) -> None:
+        self._redis = client
+        self._prefix = prefix
+
+    def _k(self, key: str) -> str:
+        return self._prefix + key
+
+    async def get(self, key: str) -> str | None:
+        value = await self._redis.get(self._k(key))
+        return None if value is None else value.decode()
+
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        await self._redis.set(self._k(key), value, px=None if ttl is None else int(ttl * 1000))
+
+    async def add(self, key: str, value: str, ttl: float | None = None) -> bool:
+        px = None if ttl is None else int(ttl * 1000)
+        return bool(await self._redis.set(self._k(key), value, px=px, nx=True))
+
+    async def delete(self, *keys: str) -> int:
+        if not keys:
+            return 0
+        return int(await self._redis.delete(*(self._k(k) for k in keys)))
+
+    async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incrby(self._k(key), amount)
+            if ttl is not None:
+                pipe.pexpire(self._k(key), int(ttl * 1000), nx=True)
+            results = await pipe.execute()
+        return int(results[0])
+
+    async def ttl(self, key: str) -> float | None:
+        ms = await self._redis.pttl(self._k(key))
+        return None if ms < 0 else ms / 1000
+
+    async def ping(self) -> None:
+        await self._redis.ping()
+
+    async def close(self) -> None:
+        return None  # the client belongs to the runtime, which closes it

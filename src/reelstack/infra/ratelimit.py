@@ -1,0 +1,57 @@
+"""Rate limits with the `limits` library, counted where the cache role lives."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Protocol
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+
+from reelstack.errors import RateLimited
+
+
+class RateLimiter(Protocol):
+    async def hit(self, rule: str, *identity: str) -> None:
+        """Count one request against `rule` (e.g. "10/minute") for `identity`; raise
+        RateLimited with the seconds to wait once it is spent."""
+        ...
+    async def reset(self) -> None: ...
+
+
+class LimitsRateLimiter:
+    def __init__(self, storage: Storage, *, enabled: bool = True) -> None:
+        self._storage = storage
+        self._limiter = SlidingWindowCounterRateLimiter(storage)
+        self._items: dict[str, RateLimitItem] = {}
+        self.enabled = enabled
+
+    @classmethod
+    def in_memory(cls, *, enabled: bool = True) -> LimitsRateLimiter:
+        return cls(MemoryStorage(), enabled=enabled)
+
+    @classmethod
+    def on_redis(cls, url: str, prefix: str, *, enabled: bool = True) -> LimitsRateLimiter:
+        storage = RedisStorage("async+" + url, implementation="redispy",
+                               key_prefix=prefix + "rl")
+        return cls(storage, enabled=enabled)
+
+    def _item(self, rule: str) -> RateLimitItem:
+        item = self._items.get(rule)
+        if item is None:
+            item = self._items[rule] = parse(rule)
+        return item
+
+    async def hit(self, rule: str, *identity: str) -> None:
+        if not self.enabled:
+            return
+        item = self._item(rule)
+        if await self._limiter.hit(item, *identity):
+            return
+        stats = await self._limiter.get_window_stats(item, *identity)
+        raise RateLimited(retry_after=math.ceil(max(0.0, stats.reset_time - time.time())))
+
+    async def reset(self) -> None:
+        await self._storage.reset()

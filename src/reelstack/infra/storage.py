@@ -1,0 +1,239 @@
+"""Object storage role: originals, renditions, thumbnails, avatars. A local directory or S3."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import os
+import shutil
+import time
+from pathlib import Path, PurePosixPath
+from typing import Any, Protocol
+from urllib.parse import quote, urlencode
+
+import boto3
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import ClientError
+
+MEDIA_PREFIX = "/media/"
+
+
+class StorageError(RuntimeError):
+    pass
+
+
+class ObjectNotFound(StorageError):
+    pass
+
+
+def validate_key(key: str) -> str:
+    """Keys are relative POSIX paths made by our code; refuse anything that could escape."""
+    path = PurePosixPath(key)
+    if (
+        not key
+        or key.startswith("/")
+        or "\\" in key
+        or "\x00" in key
+        or any(part in {"", ".", ".."} for part in key.split("/"))
+        or path.is_absolute()
+    ):
+        raise StorageError(f"invalid storage key: {key!r}")
+    return key
+
+
+class Storage(Protocol):
+    async def put_bytes(self, key: str, data: bytes, content_type: str) -> None: ...
+    async def put_file(self, key: str, path: Path, content_type: str) -> None: ...
+    async def get_bytes(self, key: str) -> bytes: ...
+    async def download(self, key: str, dest: Path) -> None: ...
+    async def exists(self, key: str) -> bool: ...
+    async def delete(self, key: str) -> None: ...
+    async def delete_prefix(self, prefix: str) -> int: ...
+    def signed_url(self, key: str, expires_in: int) -> str:
+        """A URL that serves the object until it expires, and nothing else."""
+        ...
+    async def ping(self) -> None: ...
+
+
+class UrlSigner:
+    """HMAC signatures for the media URLs the app serves itself in embedded mode."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._key = hashlib.sha256(b"reelstack-media-url\x00" + secret).digest()
+
+    def _mac(self, key: str, expires: int) -> str:
+        digest = hmac.new(self._key, f"{key}\n{expires}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest[:24]).decode()
+
+    def sign(self, key: str, expires_in: int, now: float | None = None) -> str:
+        expires = int((now or time.time()) + expires_in)
+        query = urlencode({"expires": expires, "sig": self._mac(key, expires)})
+        return f"{MEDIA_PREFIX}{quote(key)}?{query}"
+
+    def verify(self, key: str, expires: int, sig: str, now: float | None = None) -> bool:
+        if expires < (now or time.time()):
+            return False
+        return hmac.compare_digest(self._mac(key, expires), sig)
+
+
+class LocalStorage:
+    """Files under one directory; written atomically so a reader never sees half an object."""
+
+    def __init__(self, root: Path, signer: UrlSigner) -> None:
+        self.root = root.resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._signer = signer
+
+    def path_for(self, key: str) -> Path:
+        path = (self.root / validate_key(key)).resolve()
+        if not path.is_relative_to(self.root):
+            raise StorageError(f"invalid storage key: {key!r}")
+        return path
+
+    def _write(self, key: str, writer: Any) -> None:
+        dest = self.path_for(key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+        try:
+            writer(tmp)
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    async def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        await asyncio.to_thread(self._write, key, lambda tmp: tmp.write_bytes(data))
+
+    async def put_file(self, key: str, path: Path, content_type: str) -> None:
+        await asyncio.to_thread(self._write, key, lambda tmp: shutil.copyfile(path, tmp))
+
+    async def get_bytes(self, key: str) -> bytes:
+        try:
+            return await asyncio.to_thread(self.path_for(key).read_bytes)
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(key) from exc
+
+    async def download(self, key: str, dest: Path) -> None:
+        src = self.path_for(key)
+        if not src.is_file():
+            raise ObjectNotFound(key)
+        await asyncio.to_thread(shutil.copyfile, src, dest)
+
+    async def exists(self, key: str) -> bool:
+        return self.path_for(key).is_file()
+
+    async def delete(self, key: str) -> None:
+        self.path_for(key).unlink(missing_ok=True)
+
+    async def delete_prefix(self, prefix: str) -> int:
+        base = self.path_for(prefix.rstrip("/"))
+        if base.is_file():
+            base.unlink()
+            return 1
+        if not base.is_dir():
+            return 0
+        count = sum(1 for p in base.rglob("*") if p.is_file())
+        await asyncio.to_thread(shutil.rmtree, base, True)
+        return count
+
+    def signed_url(self, key: str, expires_in: int) -> str:
+        return self._signer.sign(validate_key(key), expires_in)
+
+    async def ping(self) -> None:
+        if not os.access(self.root, os.W_OK):
+            raise StorageError(f"storage directory {self.root} is not writable")
+
+
+class S3Storage:
+    """Any S3-compatible store (AWS S3, MinIO, R2); URLs are presigned GETs."""
+
+    def __init__(self, bucket: str, prefix: str, client: Any) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self._s3 = client
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        endpoint_url: str | None,
+        region: str,
+        access_key_id: str | None,
+        secret_access_key: str | None,
+    ) -> S3Storage:
+        rest = url.removeprefix("s3://")
+        bucket, _, prefix = rest.partition("/")
+        if not bucket:
+            raise StorageError("REELSTACK_STORAGE_URL must look like s3://bucket[/prefix]")
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint_url,
+            region_name=region,
+            aws_access_key_id=access_key_id,
+            aws_secret_access_key=secret_access_key,
+            config=BotoConfig(signature_version="s3v4", s3={"addressing_style": "path"},
+                              retries={"max_attempts": 3, "mode": "standard"}),
+        )
+        return cls(bucket, prefix, client)
+
+    def _k(self, key: str) -> str:
+        return self.prefix + validate_key(key)
+
+    async def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        await asyncio.to_thread(self._s3.put_object, Bucket=self.bucket, Key=self._k(key),
+                                Body=data, ContentType=content_type)
+
+    async def put_file(self, key: str, path: Path, content_type: str) -> None:
+        await asyncio.to_thread(self._s3.upload_file, str(path), self.bucket, self._k(key),
+                                ExtraArgs={"ContentType": content_type})
+
+    async def get_bytes(self, key: str) -> bytes:
+        def read() -> bytes:
+            try:
+                body: bytes = self._s3.get_object(Bucket=self.bucket, Key=self._k(key))["Body"].read()
+                return body
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+                    raise ObjectNotFound(key) from exc
+                raise
+        return await asyncio.to_thread(read)
+
+    async def download(self, key: str, dest: Path) -> None:
+        try:
+            await asyncio.to_thread(self._s3.download_file, self.bucket, self._k(key), str(dest))
+        except ClientError as exc:
+            raise ObjectNotFound(key) from exc
+
+    async def exists(self, key: str) -> bool:
+        try:
+            await asyncio.to_thread(self._s3.head_object, Bucket=self.bucket, Key=self._k(key))
+        except ClientError:
+            return False
+        return True
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self._s3.delete_object, Bucket=self.bucket, Key=self._k(key))
+
+    async def delete_prefix(self, prefix: str) -> int:
+        def remove_all() -> int:
+            count = 0
+            paginator = self._s3.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self._k(prefix)):
+                keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+                if keys:
+                    self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
+                    count += len(keys)
+            return count
+        return await asyncio.to_thread(remove_all)
+
+    def signed_url(self, key: str, expires_in: int) -> str:
+        url: str = self._s3.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": self._k(key)},
+            ExpiresIn=expires_in,
+        )
+        return url
+
+    async def ping(self) -> None:
+        await asyncio.to_thread(self._s3.head_bucket, Bucket=self.bucket)

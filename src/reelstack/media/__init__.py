@@ -1,0 +1,1 @@
+"""Media files (later: upload sessions, videos, the processing pipeline, playback)."""

@@ -1,0 +1,49 @@
+"""Serving stored files in embedded mode: only through a signed, unexpired URL, with Range."""
+
+from __future__ import annotations
+
+import mimetypes
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse
+
+from reelstack.deps import RuntimeDep
+from reelstack.errors import NotFound
+from reelstack.infra.storage import LocalStorage, StorageError
+
+router = APIRouter(tags=["media"], include_in_schema=False)
+
+CONTENT_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".m4s": "video/iso.segment",
+    ".ts": "video/mp2t",
+    ".mp4": "video/mp4",
+    ".webp": "image/webp",
+    ".jpg": "image/jpeg",
+    ".vtt": "text/vtt",
+}
+
+
+@router.api_route("/media/{key:path}", methods=["GET", "HEAD"])
+async def media_file(key: str, rt: RuntimeDep, expires: Annotated[int, Query()] = 0,
+                     sig: Annotated[str, Query(max_length=64)] = "") -> FileResponse:
+    """A stored object, if the URL was signed by us and has not expired. The signature is only
+    ever issued after the visibility check, so a guessed path gets nothing."""
+    storage = rt.storage
+    missing = NotFound("No such file, or its link has expired.", code="media_not_found")
+    if not isinstance(storage, LocalStorage) or not rt.signer.verify(key, expires, sig):
+        raise missing
+    try:
+        path = storage.path_for(key)
+    except StorageError:
+        raise missing from None
+    if not path.is_file():
+        raise missing
+    suffix = path.suffix.lower()
+    media_type = CONTENT_TYPES.get(suffix) or mimetypes.guess_type(path.name)[0]
+    max_age = max(0, expires - int(time.time()))
+    return FileResponse(path, media_type=media_type or "application/octet-stream",
+                        headers={"Cache-Control": f"private, max-age={max_age}",
+                                 "X-Content-Type-Options": "nosniff"})

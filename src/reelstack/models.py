@@ -1,0 +1,9 @@
+"""Every feature's tables on one metadata, for Alembic and the test schema checks."""
+
+from reelstack.accounts import models as accounts_models
+from reelstack.db import Base
+from reelstack.social import models as social_models
+
+metadata = Base.metadata
+
+__all__ = ["accounts_models", "metadata", "social_models"]

@@ -1,0 +1,126 @@
+"""The runtime: every client the process holds, built once from settings at start-up."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reelstack.accounts.security import AccessTokens, Passwords
+from reelstack.accounts.service import TokenPolicy
+from reelstack.config import ConfigurationError, Settings
+from reelstack.db import Database
+from reelstack.infra.cache import Cache, MemoryCache, RedisCache
+from reelstack.infra.jobs import QUEUES, JobQueue, RedisJobQueue, SqliteJobQueue
+from reelstack.infra.ratelimit import LimitsRateLimiter, RateLimiter
+from reelstack.infra.realtime import Broadcaster, MemoryBroadcaster, RedisBroadcaster
+from reelstack.infra.storage import LocalStorage, S3Storage, Storage, UrlSigner
+from reelstack.migrate import current_revision, head_revision, upgrade_to_head
+
+log = logging.getLogger(__name__)
+
+# Modules that declare jobs and event handlers; imported before the queue is built.
+JOB_MODULES = ("reelstack.accounts.tasks", "reelstack.social.tasks", "reelstack.handlers")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    cache: Cache
+    jobs: JobQueue
+    storage: Storage
+    realtime: Broadcaster
+    limiter: RateLimiter
+    signer: UrlSigner
+    passwords: Passwords
+    token_policy: TokenPolicy
+    redis: Redis | None = None
+
+    def unit_of_work(self, *, write: bool = True) -> AbstractAsyncContextManager[AsyncSession]:
+        """A transaction whose jobs and events are enqueued only once it has committed."""
+        return self.db.unit_of_work(self.jobs.enqueue_many, write=write)
+
+
+def build_storage(settings: Settings, signer: UrlSigner) -> Storage:
+    if settings.storage_url is None:
+        return LocalStorage(settings.data_dir / "media", signer)
+    if settings.storage_url.startswith("s3://"):
+        secret = settings.s3_secret_access_key
+        return S3Storage.from_url(
+            settings.storage_url, endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region, access_key_id=settings.s3_access_key_id,
+            secret_access_key=secret.get_secret_value() if secret else None)
+    if settings.storage_url.startswith("file://"):
+        from pathlib import Path
+
+        return LocalStorage(Path(settings.storage_url.removeprefix("file://")), signer)
+    raise ConfigurationError("REELSTACK_STORAGE_URL must be s3://bucket[/prefix] or file:///dir")
+
+
+async def prepare_schema(settings: Settings, db: Database) -> None:
+    if settings.migrate_on_start:
+        await upgrade_to_head(db.writer)
+        return
+    current, head = await current_revision(db.writer), head_revision()
+    if current != head:
+        raise ConfigurationError(
+            f"the database schema is at {current or 'nothing'}, the code needs {head}: "
+            "run `reelstack migrate` first")
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings, *, consume_jobs: bool = False,
+                       queues: tuple[str, ...] = QUEUES) -> AsyncIterator[Runtime]:
+    """Build every client, check the schema, optionally consume jobs; close it all on exit."""
+    for module in JOB_MODULES:
+        importlib.import_module(module)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    signer = UrlSigner(settings.signing_key)
+    db = Database(settings.resolved_database_url)
+    redis: Redis | None = None
+    cache: Cache
+    jobs: JobQueue
+    realtime: Broadcaster
+    if settings.redis_url:
+        redis = Redis.from_url(settings.redis_url)
+        cache = RedisCache(redis, settings.redis_prefix)
+        realtime = RedisBroadcaster(redis, settings.redis_prefix)
+        limiter = LimitsRateLimiter.on_redis(settings.redis_url, settings.redis_prefix,
+                                             enabled=settings.rate_limit_enabled)
+        jobs = RedisJobQueue(settings.redis_url, settings.redis_prefix, settings.job_poll_seconds,
+                             settings.job_timeout_seconds)
+    else:
+        cache = MemoryCache()
+        realtime = MemoryBroadcaster()
+        limiter = LimitsRateLimiter.in_memory(enabled=settings.rate_limit_enabled)
+        jobs = SqliteJobQueue(settings.data_dir / "jobs.sqlite3", settings.job_poll_seconds,
+                              settings.job_timeout_seconds)
+    rt = Runtime(
+        settings=settings, db=db, cache=cache, jobs=jobs,
+        storage=build_storage(settings, signer), realtime=realtime, limiter=limiter,
+        signer=signer,
+        passwords=Passwords(time_cost=settings.password_hash_time_cost,
+                            memory_kib=settings.password_hash_memory_kib),
+        token_policy=TokenPolicy(AccessTokens(settings.signing_key,
+                                              settings.access_token_ttl_seconds),
+                                 settings.refresh_token_ttl_seconds),
+        redis=redis,
+    )
+    try:
+        await prepare_schema(settings, db)
+        if consume_jobs:
+            jobs.start_consumer(rt, queues=queues, workers=settings.job_workers)
+        yield rt
+    finally:
+        await jobs.stop_consumer()
+        await realtime.close()
+        await cache.close()
+        await db.dispose()
+        if redis is not None:
+            await redis.aclose()

@@ -1,0 +1,1 @@
+"""Follows, follow requests and blocks (later: likes, comments, shares, saves)."""
