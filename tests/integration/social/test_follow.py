@@ -1,0 +1,200 @@
+"""The follow graph over HTTP: idempotence, counts under concurrency, private accounts."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import httpx
+from sqlalchemy import func, select, update
+
+from reelstack.accounts.models import User
+from reelstack.runtime import Runtime
+from reelstack.social.models import Follow
+from reelstack.social.tasks import recount_follow_counts
+from tests.factories import TestUser, assert_problem, make_user
+
+
+async def profile(client: httpx.AsyncClient, ref: str, viewer: TestUser | None = None) -> dict:
+    r = await client.get(f"/api/v1/users/{ref}", headers=viewer.headers if viewer else {})
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+async def follow_rows(rt: Runtime, followee_id: str) -> int:
+    async with rt.unit_of_work(write=False) as session:
+        return int(await session.scalar(
+            select(func.count()).select_from(Follow).where(Follow.followee_id == followee_id)) or 0)
+
+
+async def test_follow_is_idempotent_and_counts_both_sides(
+        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    alice, bob = await make_user(runtime, "alice"), await make_user(runtime, "bob")
+    for _ in range(2):
+        r = await client.post(f"/api/v1/users/{alice.id}/follow", headers=bob.headers)
+        assert r.status_code == 200
+        assert r.json() == {"is_following": True, "follow_requested": False, "follower_count": 1}
+    seen_by_bob = await profile(client, "@alice", bob)
+    assert seen_by_bob["stats"]["followers"] == 1 and seen_by_bob["is_following"] is True
+    seen_by_alice = await profile(client, "@bob", alice)
+    assert seen_by_alice["stats"]["following"] == 1 and seen_by_alice["is_followed_by"] is True
+    assert (await profile(client, alice.id))["is_following"] is False  # anonymous viewer
+
+    for _ in range(2):
+        r = await client.delete(f"/api/v1/users/{alice.id}/follow", headers=bob.headers)
+        assert r.json() == {"is_following": False, "follow_requested": False, "follower_count": 0}
+    assert (await profile(client, "@bob"))["stats"]["following"] == 0
+
+
+async def test_cannot_follow_self_or_a_missing_user(client: httpx.AsyncClient,
+                                                    runtime: Runtime) -> None:
+    me = await make_user(runtime)
+    assert_problem(await client.post(f"/api/v1/users/{me.id}/follow", headers=me.headers),
+                   422, "cannot_follow_self")
+    assert_problem(await client.post("/api/v1/users/@ghost/follow", headers=me.headers),
+                   404, "user_not_found")
+    assert_problem(await client.post(f"/api/v1/users/{me.id}/follow"), 401, "not_authenticated")
+
+
+async def test_fifty_users_following_and_unfollowing_concurrently_keep_the_count_exact(
+        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    star = await make_user(runtime, "star")
+    fans = await asyncio.gather(*(make_user(runtime, f"fan{i}") for i in range(50)))
+    rng = random.Random(7)
+
+    async def churn(fan: TestUser) -> None:
+        # Each fan follows and unfollows a few times, overlapping with everyone else.
+        for _ in range(rng.randint(1, 3)):
+            await client.post(f"/api/v1/users/{star.id}/follow", headers=fan.headers)
+            if rng.random() < 0.5:
+                await client.delete(f"/api/v1/users/{star.id}/follow", headers=fan.headers)
+        if rng.random() < 0.6:
+            await client.post(f"/api/v1/users/{star.id}/follow", headers=fan.headers)
+
+    results = await asyncio.gather(*(churn(f) for f in fans), return_exceptions=True)
+    assert not [r for r in results if isinstance(r, BaseException)]
+    rows = await follow_rows(runtime, star.id)
+    assert 0 < rows <= 50
+    assert (await profile(client, star.id))["stats"]["followers"] == rows
+    following = 0
+    for fan in fans:
+        following += (await profile(client, fan.id))["stats"]["following"]
+    assert following == rows
+
+
+async def test_recount_job_repairs_drifted_counts(client: httpx.AsyncClient,
+                                                  runtime: Runtime) -> None:
+    a, b = await make_user(runtime), await make_user(runtime)
+    await client.post(f"/api/v1/users/{a.id}/follow", headers=b.headers)
+    async with runtime.unit_of_work() as session:  # simulate drift, e.g. a crashed manual edit
+        await session.execute(update(User).where(User.id == a.id).values(follower_count=42))
+        await session.execute(update(User).where(User.id == b.id).values(following_count=-3))
+    assert (await profile(client, a.id))["stats"]["followers"] == 42
+    await recount_follow_counts(runtime)
+    assert (await profile(client, a.id))["stats"]["followers"] == 1
+    assert (await profile(client, b.id))["stats"]["following"] == 1
+
+
+async def test_private_account_turns_follows_into_requests(client: httpx.AsyncClient,
+                                                           runtime: Runtime) -> None:
+    owner = await make_user(runtime, "hidden", private=True)
+    fan, other = await make_user(runtime, "fan"), await make_user(runtime, "other")
+    r = await client.post(f"/api/v1/users/{owner.id}/follow", headers=fan.headers)
+    assert r.json() == {"is_following": False, "follow_requested": True, "follower_count": 0}
+    await client.post(f"/api/v1/users/{owner.id}/follow", headers=fan.headers)  # idempotent
+    await client.post(f"/api/v1/users/{owner.id}/follow", headers=other.headers)
+    assert (await profile(client, owner.id, fan))["follow_requested"] is True
+
+    # Until approved, the follower list of a private account is closed to them.
+    assert_problem(await client.get(f"/api/v1/users/{owner.id}/followers", headers=fan.headers),
+                   403, "private_account")
+
+    pending = (await client.get("/api/v1/follow-requests", headers=owner.headers)).json()
+    assert [req["user"]["username"] for req in pending["requests"]] == ["other", "fan"]
+    by_name = {req["user"]["username"]: req["request_id"] for req in pending["requests"]}
+
+    # Nobody else can answer someone's requests.
+    assert_problem(await client.post(f"/api/v1/follow-requests/{by_name['fan']}/approve",
+                                     headers=fan.headers), 404, "follow_request_not_found")
+    assert (await client.post(f"/api/v1/follow-requests/{by_name['fan']}/approve",
+                              headers=owner.headers)).status_code == 204
+    assert (await client.post(f"/api/v1/follow-requests/{by_name['other']}/decline",
+                              headers=owner.headers)).status_code == 204
+
+    seen = await profile(client, owner.id, fan)
+    assert seen["is_following"] is True and seen["stats"]["followers"] == 1
+    assert (await profile(client, owner.id, other))["follow_requested"] is False
+    followers = (await client.get(f"/api/v1/users/{owner.id}/followers",
+                                  headers=fan.headers)).json()
+    assert [u["username"] for u in followers["users"]] == ["fan"]
+    assert (await client.get("/api/v1/follow-requests", headers=owner.headers)).json()[
+        "requests"] == []
+
+
+async def test_going_public_lets_waiting_requesters_in(client: httpx.AsyncClient,
+                                                       runtime: Runtime) -> None:
+    owner = await make_user(runtime, private=True)
+    fan = await make_user(runtime)
+    await client.post(f"/api/v1/users/{owner.id}/follow", headers=fan.headers)
+    r = await client.patch("/api/v1/users/me", json={"is_private": False}, headers=owner.headers)
+    assert r.status_code == 200 and r.json()["is_private"] is False
+    assert r.json()["stats"]["followers"] == 1
+    assert (await profile(client, owner.id, fan))["is_following"] is True
+
+
+async def test_follower_lists_page_without_gaps_or_duplicates(client: httpx.AsyncClient,
+                                                              runtime: Runtime) -> None:
+    star = await make_user(runtime)
+    fans = [await make_user(runtime) for _ in range(7)]
+    for fan in fans:
+        await client.post(f"/api/v1/users/{star.id}/follow", headers=fan.headers)
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        params = {"page_size": 3, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get(f"/api/v1/users/{star.id}/followers", params=params)).json()
+        pages += 1
+        seen += [u["user_id"] for u in page["users"]]
+        if pages == 1:  # a new follower arriving mid-way must not shift later pages
+            late = await make_user(runtime)
+            await client.post(f"/api/v1/users/{star.id}/follow", headers=late.headers)
+        assert page["has_more"] == (page["next_cursor"] is not None)
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3
+    assert seen == [f.id for f in reversed(fans)]  # newest first, each exactly once
+    following = (await client.get(f"/api/v1/users/{fans[0].id}/following")).json()
+    assert [u["user_id"] for u in following["users"]] == [star.id]
+    assert_problem(await client.get(f"/api/v1/users/{star.id}/followers",
+                                    params={"cursor": "not-a-cursor"}), 422, "invalid_cursor")
+
+
+async def test_list_pages_use_a_fixed_number_of_queries(client: httpx.AsyncClient,
+                                                        runtime: Runtime) -> None:
+    from sqlalchemy import event
+
+    star = await make_user(runtime)
+    viewer = await make_user(runtime)
+
+    async def count_queries(page_size: int) -> int:
+        statements: list[str] = []
+
+        def record(*args: object) -> None:
+            statements.append(str(args[2]))
+
+        engine = runtime.db.reader.sync_engine
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            r = await client.get(f"/api/v1/users/{star.id}/followers",
+                                 params={"page_size": page_size}, headers=viewer.headers)
+            assert len(r.json()["users"]) == page_size
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        return len([s for s in statements if s.lstrip().upper().startswith("SELECT")])
+
+    for _ in range(12):
+        fan = await make_user(runtime)
+        await client.post(f"/api/v1/users/{star.id}/follow", headers=fan.headers)
+    assert await count_queries(2) == await count_queries(12)
