@@ -29,7 +29,8 @@ from reelstack.models import metadata
 from reelstack.runtime import Runtime, open_runtime
 
 POSTGRES_ADMIN_URL = os.environ.get(
-    "REELSTACK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    "REELSTACK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 REDIS_URL = os.environ.get("REELSTACK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 S3_BUCKET = "reelstack-test"
 DEPLOYMENTS = ("embedded", "scaleout")
@@ -58,9 +59,13 @@ def s3_endpoint() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                 aws_access_key_id="testing", aws_secret_access_key="testing",
-                 ).create_bucket(Bucket=S3_BUCKET)
+    boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).create_bucket(Bucket=S3_BUCKET)
     yield endpoint
     server.stop()
 
@@ -80,7 +85,9 @@ def postgres_url() -> Iterator[str]:
     try:
         asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     except (OSError, asyncpg.PostgresError) as exc:
-        pytest.fail(f"PostgreSQL is required for the scale-out tests at {POSTGRES_ADMIN_URL}: {exc}")
+        pytest.fail(
+            f"PostgreSQL is required for the scale-out tests at {POSTGRES_ADMIN_URL}: {exc}"
+        )
     base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
     url = f"{base}/{name}"
 
@@ -133,8 +140,9 @@ def settings_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-def make_settings(request: pytest.FixtureRequest, deployment: str, tmp_path: Path,
-                  sqlite_template: Path) -> Any:
+def make_settings(
+    request: pytest.FixtureRequest, deployment: str, tmp_path: Path, sqlite_template: Path
+) -> Any:
     """Builds the Settings of this test's deployment (scale-out services started on demand)."""
 
     def build(**overrides: Any) -> Settings:

@@ -29,21 +29,28 @@ class TestUser:
         return {"Authorization": f"Bearer {self.access_token}"}
 
 
-async def make_user(rt: Runtime, username: str | None = None, *, private: bool = False,
-                    password: str = PASSWORD) -> TestUser:
+async def make_user(
+    rt: Runtime, username: str | None = None, *, private: bool = False, password: str = PASSWORD
+) -> TestUser:
     username = username or f"user{next(_counter)}"
     async with rt.unit_of_work() as session:
-        user = await accounts.register(session, rt.passwords, RegisterRequest(
-            username=username, email=f"{username}@example.com", password=password))
+        user = await accounts.register(
+            session,
+            rt.passwords,
+            RegisterRequest(username=username, email=f"{username}@example.com", password=password),
+        )
         user.is_private = private
         tokens = await accounts.issue_tokens(session, rt.token_policy, user)
     return TestUser(user.id, user.username, tokens.access_token, tokens.refresh_token)
 
 
-async def register_over_http(client: httpx.AsyncClient, username: str,
-                             password: str = PASSWORD) -> httpx.Response:
-    return await client.post("/api/v1/auth/register", json={
-        "username": username, "email": f"{username}@example.com", "password": password})
+async def register_over_http(
+    client: httpx.AsyncClient, username: str, password: str = PASSWORD
+) -> httpx.Response:
+    return await client.post(
+        "/api/v1/auth/register",
+        json={"username": username, "email": f"{username}@example.com", "password": password},
+    )
 
 
 def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, object]:

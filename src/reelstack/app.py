@@ -21,8 +21,12 @@ from reelstack.social.router import router as social_router
 API_PREFIX = "/api/v1"
 
 
-def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None,
-               consume_jobs: bool | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    runtime: Runtime | None = None,
+    consume_jobs: bool | None = None,
+) -> FastAPI:
     """The app. With `runtime` it uses that one (tests); otherwise it builds its own at start-up
     and, in embedded mode, runs the job consumer in-process too."""
 

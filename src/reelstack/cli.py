@@ -26,8 +26,9 @@ def _settings() -> Settings:
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 @app.command()
@@ -40,14 +41,22 @@ def serve(
     settings = _settings()
     _logging(settings)
     if workers > 1 and not settings.scale_out:
-        typer.secho("several API processes need the shared Redis cache: set REELSTACK_REDIS_URL",
-                    fg=typer.colors.RED, err=True)
+        typer.secho(
+            "several API processes need the shared Redis cache: set REELSTACK_REDIS_URL",
+            fg=typer.colors.RED,
+            err=True,
+        )
         raise typer.Exit(2)
     uvicorn.run(
-        "reelstack.app:create_app", factory=True,
-        host=host or settings.host, port=port or settings.port, workers=workers,
-        proxy_headers=True, forwarded_allow_ips=settings.forwarded_allow_ips,
-        log_level=settings.log_level, lifespan="on",
+        "reelstack.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        log_level=settings.log_level,
+        lifespan="on",
     )
 
 
@@ -65,8 +74,10 @@ async def _run_worker(settings: Settings, queues: tuple[str, ...]) -> None:
 
 @app.command()
 def worker(
-    queue: Annotated[list[str] | None, typer.Option(
-        "--queue", "-q", help="Queue to consume (repeatable); all queues by default.")] = None,
+    queue: Annotated[
+        list[str] | None,
+        typer.Option("--queue", "-q", help="Queue to consume (repeatable); all queues by default."),
+    ] = None,
 ) -> None:
     """Run background jobs: transcodes, fan-out, notifications, periodic repairs."""
     from reelstack.infra.jobs import QUEUES
@@ -76,8 +87,11 @@ def worker(
     queues = tuple(queue) if queue else QUEUES
     unknown = set(queues) - set(QUEUES)
     if unknown:
-        typer.secho(f"unknown queue(s): {', '.join(sorted(unknown))}; known: {', '.join(QUEUES)}",
-                    fg=typer.colors.RED, err=True)
+        typer.secho(
+            f"unknown queue(s): {', '.join(sorted(unknown))}; known: {', '.join(QUEUES)}",
+            fg=typer.colors.RED,
+            err=True,
+        )
         raise typer.Exit(2)
     asyncio.run(_run_worker(settings, queues))
 
@@ -118,9 +132,15 @@ async def _create_admin(settings: Settings, username: str, email: str, password:
 def createadmin(
     username: Annotated[str, typer.Option(prompt=True)],
     email: Annotated[str, typer.Option(prompt=True)],
-    password: Annotated[str, typer.Option(
-        prompt=True, hide_input=True, confirmation_prompt=True,
-        envvar="REELSTACK_ADMIN_PASSWORD")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="REELSTACK_ADMIN_PASSWORD",
+        ),
+    ],
 ) -> None:
     """Create an admin account, or make an existing account an admin."""
     settings = _settings()
@@ -128,8 +148,9 @@ def createadmin(
         user_id = asyncio.run(_create_admin(settings, username, email, password))
     except ValidationError as exc:
         for err in exc.errors():
-            typer.secho(f"{'.'.join(map(str, err['loc']))}: {err['msg']}",
-                        fg=typer.colors.RED, err=True)
+            typer.secho(
+                f"{'.'.join(map(str, err['loc']))}: {err['msg']}", fg=typer.colors.RED, err=True
+            )
         raise typer.Exit(2) from exc
     typer.echo(f"admin {username} ({user_id}) is ready")
 

@@ -11,7 +11,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SECRET_FILE_NAME = "secret_key"
+SECRET_FILE_NAME = "secret_key"  # noqa: S105 - a file name
 MIN_SECRET_LENGTH = 32
 KNOWN_DEFAULT_SECRETS = frozenset({"changeme", "secret", "development", "reelstack"})
 

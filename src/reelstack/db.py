@@ -11,7 +11,12 @@ from typing import Any
 from sqlalchemy import DateTime, Insert, MetaData, String, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -34,7 +39,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def IdColumn() -> String:  # noqa: N802 - reads like a type at the call sites
+def IdColumn() -> String:
     return String(ID_LENGTH)
 
 
@@ -116,18 +121,22 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
-            self.writer = create_async_engine(url, echo=echo, pool_size=1, max_overflow=0,
-                                              pool_timeout=60)
+            self.writer = create_async_engine(
+                url, echo=echo, pool_size=1, max_overflow=0, pool_timeout=60
+            )
             self.reader = create_async_engine(url, echo=echo, pool_size=8, max_overflow=8)
             _configure_sqlite(self.writer, immediate=True)
             _configure_sqlite(self.reader, immediate=False)
         else:
-            self.writer = create_async_engine(url, echo=echo, pool_size=10, max_overflow=20,
-                                              pool_pre_ping=True)
+            self.writer = create_async_engine(
+                url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True
+            )
             self.reader = (
-                create_async_engine(reader_url, echo=echo, pool_size=10, max_overflow=20,
-                                    pool_pre_ping=True)
-                if reader_url else self.writer
+                create_async_engine(
+                    reader_url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True
+                )
+                if reader_url
+                else self.writer
             )
         self.write_sessions = async_sessionmaker(self.writer, expire_on_commit=False)
         self.read_sessions = async_sessionmaker(self.reader, expire_on_commit=False)

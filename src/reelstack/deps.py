@@ -13,7 +13,6 @@ from reelstack.accounts.security import AccessClaims
 from reelstack.errors import Forbidden, NotAuthenticated
 from reelstack.runtime import Runtime
 
-_UNSET = object()
 bearer = HTTPBearer(auto_error=False, description="The access token from /auth/login.")
 
 
@@ -41,25 +40,28 @@ WriteSession = Annotated[AsyncSession, Depends(_write_session, scope="function")
 ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]
 
 
-def _claims(request: Request, rt: Runtime,
-            credentials: HTTPAuthorizationCredentials | None) -> AccessClaims | None:
-    cached = getattr(request.state, "claims", _UNSET)
-    if cached is _UNSET:
-        cached = rt.token_policy.tokens.decode(credentials.credentials) if credentials else None
-        request.state.claims = cached
-    claims: AccessClaims | None = cached
+def _claims(
+    request: Request, rt: Runtime, credentials: HTTPAuthorizationCredentials | None
+) -> AccessClaims | None:
+    if not hasattr(request.state, "claims"):
+        request.state.claims = (
+            rt.token_policy.tokens.decode(credentials.credentials) if credentials else None
+        )
+    claims: AccessClaims | None = request.state.claims
     return claims
 
 
 async def optional_viewer(
-    request: Request, rt: RuntimeDep,
+    request: Request,
+    rt: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> AccessClaims | None:
     return _claims(request, rt, credentials)
 
 
 async def required_viewer(
-    request: Request, rt: RuntimeDep,
+    request: Request,
+    rt: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> AccessClaims:
     claims = _claims(request, rt, credentials)

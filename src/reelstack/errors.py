@@ -84,9 +84,7 @@ class RateLimited(AppError):
 
     def __init__(self, retry_after: int, detail: str = "Too many requests; slow down.") -> None:
         retry_after = max(1, retry_after)
-        super().__init__(
-            detail, headers={"Retry-After": str(retry_after)}, retry_after=retry_after
-        )
+        super().__init__(detail, headers={"Retry-After": str(retry_after)}, retry_after=retry_after)
 
 
 def problem_response(

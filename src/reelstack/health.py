@@ -7,8 +7,14 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from fastapi.responses import Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
 from reelstack.deps import RuntimeDep
@@ -27,14 +33,18 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", responses={503: {"description": "A dependency is unreachable."}})
 async def readyz(request: Request, rt: RuntimeDep) -> Any:
     """Every dependency answers: database, cache, storage, job queue."""
-    checks = {"database": rt.db.ping(), "cache": rt.cache.ping(), "storage": rt.storage.ping(),
-              "jobs": rt.jobs.ping()}
+    checks = {
+        "database": rt.db.ping(),
+        "cache": rt.cache.ping(),
+        "storage": rt.storage.ping(),
+        "jobs": rt.jobs.ping(),
+    }
     results: dict[str, str] = {}
     for name, check in checks.items():
         try:
             await asyncio.wait_for(check, READY_TIMEOUT_SECONDS)
             results[name] = "ok"
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported by name
+        except Exception as exc:
             results[name] = f"error: {type(exc).__name__}"
     if all(v == "ok" for v in results.values()):
         return {"status": "ok", "checks": results}
@@ -45,11 +55,19 @@ async def readyz(request: Request, rt: RuntimeDep) -> Any:
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("reelstack_http_requests_total", "HTTP requests",
-                                ["method", "route", "status"], registry=self.registry)
-        self.latency = Histogram("reelstack_http_request_seconds", "HTTP request latency",
-                                 ["method", "route"], registry=self.registry,
-                                 buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
+        self.requests = Counter(
+            "reelstack_http_requests_total",
+            "HTTP requests",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "reelstack_http_request_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
 
 
 class MetricsMiddleware(BaseHTTPMiddleware):

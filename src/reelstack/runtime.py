@@ -53,9 +53,12 @@ def build_storage(settings: Settings, signer: UrlSigner) -> Storage:
     if settings.storage_url.startswith("s3://"):
         secret = settings.s3_secret_access_key
         return S3Storage.from_url(
-            settings.storage_url, endpoint_url=settings.s3_endpoint_url,
-            region=settings.s3_region, access_key_id=settings.s3_access_key_id,
-            secret_access_key=secret.get_secret_value() if secret else None)
+            settings.storage_url,
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=secret.get_secret_value() if secret else None,
+        )
     if settings.storage_url.startswith("file://"):
         from pathlib import Path
 
@@ -71,12 +74,14 @@ async def prepare_schema(settings: Settings, db: Database) -> None:
     if current != head:
         raise ConfigurationError(
             f"the database schema is at {current or 'nothing'}, the code needs {head}: "
-            "run `reelstack migrate` first")
+            "run `reelstack migrate` first"
+        )
 
 
 @asynccontextmanager
-async def open_runtime(settings: Settings, *, consume_jobs: bool = False,
-                       queues: tuple[str, ...] = QUEUES) -> AsyncIterator[Runtime]:
+async def open_runtime(
+    settings: Settings, *, consume_jobs: bool = False, queues: tuple[str, ...] = QUEUES
+) -> AsyncIterator[Runtime]:
     """Build every client, check the schema, optionally consume jobs; close it all on exit."""
     for module in JOB_MODULES:
         importlib.import_module(module)
@@ -91,25 +96,40 @@ async def open_runtime(settings: Settings, *, consume_jobs: bool = False,
         redis = Redis.from_url(settings.redis_url)
         cache = RedisCache(redis, settings.redis_prefix)
         realtime = RedisBroadcaster(redis, settings.redis_prefix)
-        limiter = LimitsRateLimiter.on_redis(settings.redis_url, settings.redis_prefix,
-                                             enabled=settings.rate_limit_enabled)
-        jobs = RedisJobQueue(settings.redis_url, settings.redis_prefix, settings.job_poll_seconds,
-                             settings.job_timeout_seconds)
+        limiter = LimitsRateLimiter.on_redis(
+            settings.redis_url, settings.redis_prefix, enabled=settings.rate_limit_enabled
+        )
+        jobs = RedisJobQueue(
+            settings.redis_url,
+            settings.redis_prefix,
+            settings.job_poll_seconds,
+            settings.job_timeout_seconds,
+        )
     else:
         cache = MemoryCache()
         realtime = MemoryBroadcaster()
         limiter = LimitsRateLimiter.in_memory(enabled=settings.rate_limit_enabled)
-        jobs = SqliteJobQueue(settings.data_dir / "jobs.sqlite3", settings.job_poll_seconds,
-                              settings.job_timeout_seconds)
+        jobs = SqliteJobQueue(
+            settings.data_dir / "jobs.sqlite3",
+            settings.job_poll_seconds,
+            settings.job_timeout_seconds,
+        )
     rt = Runtime(
-        settings=settings, db=db, cache=cache, jobs=jobs,
-        storage=build_storage(settings, signer), realtime=realtime, limiter=limiter,
+        settings=settings,
+        db=db,
+        cache=cache,
+        jobs=jobs,
+        storage=build_storage(settings, signer),
+        realtime=realtime,
+        limiter=limiter,
         signer=signer,
-        passwords=Passwords(time_cost=settings.password_hash_time_cost,
-                            memory_kib=settings.password_hash_memory_kib),
-        token_policy=TokenPolicy(AccessTokens(settings.signing_key,
-                                              settings.access_token_ttl_seconds),
-                                 settings.refresh_token_ttl_seconds),
+        passwords=Passwords(
+            time_cost=settings.password_hash_time_cost, memory_kib=settings.password_hash_memory_kib
+        ),
+        token_policy=TokenPolicy(
+            AccessTokens(settings.signing_key, settings.access_token_ttl_seconds),
+            settings.refresh_token_ttl_seconds,
+        ),
         redis=redis,
     )
     try:

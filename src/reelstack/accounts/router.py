@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Request, Response, UploadFile, status
 
 from reelstack.accounts import service
-from reelstack.accounts.views import me_view, profile_fields
 from reelstack.accounts.schemas import (
     ChangePasswordRequest,
     LoginRequest,
@@ -20,6 +19,7 @@ from reelstack.accounts.schemas import (
     TokenPair,
     UpdateMeRequest,
 )
+from reelstack.accounts.views import me_view, profile_fields
 from reelstack.deps import (
     OptionalViewer,
     ReadSession,
@@ -37,9 +37,15 @@ async def limit_register(request: Request, rt: RuntimeDep) -> None:
     await rt.limiter.hit(rt.settings.rate_limit_register, "register", client_ip(request))
 
 
-@router.post("/auth/register", status_code=status.HTTP_201_CREATED,
-             dependencies=[Depends(limit_register)], response_model=RegisterResponse)
-async def register(body: RegisterRequest, rt: RuntimeDep, session: WriteSession) -> RegisterResponse:
+@router.post(
+    "/auth/register",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(limit_register)],
+    response_model=RegisterResponse,
+)
+async def register(
+    body: RegisterRequest, rt: RuntimeDep, session: WriteSession
+) -> RegisterResponse:
     """Create an account and sign it in."""
     user = await service.register(session, rt.passwords, body)
     tokens = await service.issue_tokens(session, rt.token_policy, user)
@@ -47,8 +53,9 @@ async def register(body: RegisterRequest, rt: RuntimeDep, session: WriteSession)
 
 
 @router.post("/auth/login")
-async def login(body: LoginRequest, request: Request, rt: RuntimeDep,
-                session: WriteSession) -> TokenPair:
+async def login(
+    body: LoginRequest, request: Request, rt: RuntimeDep, session: WriteSession
+) -> TokenPair:
     """Sign in with a username or email; a 15-minute access token and a 30-day refresh token."""
     # Per address and per account: guessing one password needs many IPs, and many IPs still
     # cannot hammer one account.
@@ -77,8 +84,9 @@ async def get_me(viewer: Viewer, rt: RuntimeDep, session: ReadSession) -> Me:
 
 
 @router.patch("/users/me")
-async def update_me(body: UpdateMeRequest, viewer: Viewer, rt: RuntimeDep,
-                    session: WriteSession) -> Me:
+async def update_me(
+    body: UpdateMeRequest, viewer: Viewer, rt: RuntimeDep, session: WriteSession
+) -> Me:
     user, became_public = await service.update_me(session, viewer.user_id, body)
     if became_public:
         await social.approve_all_requests(session, user.id)
@@ -87,21 +95,33 @@ async def update_me(body: UpdateMeRequest, viewer: Viewer, rt: RuntimeDep,
 
 
 @router.post("/users/me/password", status_code=status.HTTP_204_NO_CONTENT)
-async def change_password(body: ChangePasswordRequest, viewer: Viewer, rt: RuntimeDep,
-                          session: WriteSession) -> Response:
+async def change_password(
+    body: ChangePasswordRequest, viewer: Viewer, rt: RuntimeDep, session: WriteSession
+) -> Response:
     """Change the password; every other signed-in device is signed out."""
-    await service.change_password(session, rt.passwords, viewer.user_id, body.current_password,
-                                  body.new_password, keep_family=viewer.family_id)
+    await service.change_password(
+        session,
+        rt.passwords,
+        viewer.user_id,
+        body.current_password,
+        body.new_password,
+        keep_family=viewer.family_id,
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.put("/users/me/avatar")
-async def upload_avatar(file: Annotated[UploadFile, File(description="JPEG, PNG, WebP or GIF")],
-                        viewer: Viewer, rt: RuntimeDep, session: WriteSession) -> Me:
+async def upload_avatar(
+    file: Annotated[UploadFile, File(description="JPEG, PNG, WebP or GIF")],
+    viewer: Viewer,
+    rt: RuntimeDep,
+    session: WriteSession,
+) -> Me:
     """Replace the avatar. The image is checked by its content and re-encoded in three sizes."""
     data = await file.read(rt.settings.avatar_max_bytes + 1)
-    await service.replace_avatar(session, rt.storage, viewer.user_id, data,
-                                 max_bytes=rt.settings.avatar_max_bytes)
+    await service.replace_avatar(
+        session, rt.storage, viewer.user_id, data, max_bytes=rt.settings.avatar_max_bytes
+    )
     return me_view(rt, await service.get_user(session, viewer.user_id))
 
 
@@ -112,9 +132,11 @@ async def delete_avatar(viewer: Viewer, rt: RuntimeDep, session: WriteSession) -
 
 
 @router.get("/users/{user_ref}")
-async def get_profile(user_ref: str, viewer: OptionalViewer, rt: RuntimeDep,
-                      session: ReadSession) -> Profile:
+async def get_profile(
+    user_ref: str, viewer: OptionalViewer, rt: RuntimeDep, session: ReadSession
+) -> Profile:
     """A profile by id or by `@username`, with how the viewer stands towards it."""
-    user, relation = await social.visible_user(session, viewer.user_id if viewer else None,
-                                               user_ref)
+    user, relation = await social.visible_user(
+        session, viewer.user_id if viewer else None, user_ref
+    )
     return Profile(**profile_fields(rt, user, relation))

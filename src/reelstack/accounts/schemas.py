@@ -7,10 +7,27 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 USERNAME_PATTERN = re.compile(r"^[a-z0-9_.]{3,30}$")
-RESERVED_USERNAMES = frozenset({
-    "admin", "administrator", "root", "system", "support", "help", "api", "www", "reelstack",
-    "moderator", "staff", "security", "null", "undefined", "settings", "login", "logout",
-})
+RESERVED_USERNAMES = frozenset(
+    {
+        "admin",
+        "administrator",
+        "root",
+        "system",
+        "support",
+        "help",
+        "api",
+        "www",
+        "reelstack",
+        "moderator",
+        "staff",
+        "security",
+        "null",
+        "undefined",
+        "settings",
+        "login",
+        "logout",
+    }
+)
 
 
 def _check_username(value: str) -> str:
@@ -55,7 +72,7 @@ class LogoutRequest(BaseModel):
 class TokenPair(BaseModel):
     access_token: str
     refresh_token: str
-    token_type: Literal["bearer"] = "bearer"
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105
     expires_in: int = Field(description="Seconds until the access token expires.")
     refresh_expires_in: int
 

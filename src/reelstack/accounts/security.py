@@ -15,8 +15,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from reelstack.errors import AppError, NotAuthenticated
 
-ACCESS_TOKEN_ALGORITHM = "HS256"
-ACCESS_TOKEN_AUDIENCE = "reelstack:api"
+ACCESS_TOKEN_ALGORITHM = "HS256"  # noqa: S105 - an algorithm name
+ACCESS_TOKEN_AUDIENCE = "reelstack:api"  # noqa: S105 - a claim value
 
 
 class Passwords:
@@ -36,6 +36,7 @@ class Passwords:
                 return self._hasher.verify(password_hash or self._dummy_hash, password)
             except (VerificationError, InvalidHashError):
                 return False
+
         ok = await asyncio.to_thread(check)
         return ok and password_hash is not None
 
@@ -58,23 +59,34 @@ class AccessTokens:
     def issue(self, user_id: str, role: str, family_id: str) -> str:
         now = int(time.time())
         claims: dict[str, Any] = {
-            "sub": user_id, "role": role, "fam": family_id, "aud": ACCESS_TOKEN_AUDIENCE,
-            "iat": now, "exp": now + self.ttl_seconds, "jti": secrets.token_urlsafe(8),
+            "sub": user_id,
+            "role": role,
+            "fam": family_id,
+            "aud": ACCESS_TOKEN_AUDIENCE,
+            "iat": now,
+            "exp": now + self.ttl_seconds,
+            "jti": secrets.token_urlsafe(8),
         }
         return jwt.encode(claims, self._key, algorithm=ACCESS_TOKEN_ALGORITHM)
 
     def decode(self, token: str) -> AccessClaims:
         try:
-            claims = jwt.decode(token, self._key, algorithms=[ACCESS_TOKEN_ALGORITHM],
-                                audience=ACCESS_TOKEN_AUDIENCE,
-                                options={"require": ["sub", "exp", "iat", "aud"]})
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[ACCESS_TOKEN_ALGORITHM],
+                audience=ACCESS_TOKEN_AUDIENCE,
+                options={"require": ["sub", "exp", "iat", "aud"]},
+            )
         except jwt.ExpiredSignatureError:
-            raise NotAuthenticated("The access token has expired; refresh it.",
-                                   code="token_expired") from None
+            raise NotAuthenticated(
+                "The access token has expired; refresh it.", code="token_expired"
+            ) from None
         except jwt.PyJWTError:
             raise NotAuthenticated("The access token is not valid.", code="invalid_token") from None
-        return AccessClaims(str(claims["sub"]), str(claims.get("role", "user")),
-                            str(claims.get("fam", "")))
+        return AccessClaims(
+            str(claims["sub"]), str(claims.get("role", "user")), str(claims.get("fam", ""))
+        )
 
 
 def new_refresh_token() -> tuple[str, str]:

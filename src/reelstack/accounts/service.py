@@ -42,19 +42,29 @@ async def _username_taken(session: AsyncSession, username: str) -> bool:
     return (await session.scalar(select(User.id).where(User.username == username))) is not None
 
 
-async def register(session: AsyncSession, passwords: Passwords, data: RegisterRequest,
-                   *, role: Role = Role.USER) -> User:
+async def register(
+    session: AsyncSession, passwords: Passwords, data: RegisterRequest, *, role: Role = Role.USER
+) -> User:
     email = normalize_email(str(data.email))
     if await _username_taken(session, data.username):
         raise Conflict("That username is taken.", code="username_taken")
     if await session.scalar(select(User.id).where(User.email == email)) is not None:
         raise Conflict("An account with that email exists.", code="email_taken")
     user = User(
-        id=new_id(), username=data.username, email=email,
+        id=new_id(),
+        username=data.username,
+        email=email,
         password_hash=await passwords.hash(data.password),
-        display_name=data.display_name or data.username, bio="", role=role.value,
-        follower_count=0, following_count=0, video_count=0, total_likes=0,
-        is_verified=False, is_private=False, is_active=True,
+        display_name=data.display_name or data.username,
+        bio="",
+        role=role.value,
+        follower_count=0,
+        following_count=0,
+        video_count=0,
+        total_likes=0,
+        is_verified=False,
+        is_private=False,
+        is_active=True,
     )
     session.add(user)
     try:
@@ -66,30 +76,38 @@ async def register(session: AsyncSession, passwords: Passwords, data: RegisterRe
     return user
 
 
-async def authenticate(session: AsyncSession, passwords: Passwords, login: str,
-                       password: str) -> User:
+async def authenticate(
+    session: AsyncSession, passwords: Passwords, login: str, password: str
+) -> User:
     """The user for these credentials; an unknown login and a wrong password look the same."""
     login = login.strip().lower()
     column = User.email if "@" in login else User.username
     user = await session.scalar(select(User).where(column == login))
     valid = await passwords.verify(user.password_hash if user else None, password)
     if user is None or not valid or not user.is_active:
-        raise NotAuthenticated("Wrong username, email or password.", code="invalid_credentials",
-                               headers={})
+        raise NotAuthenticated(
+            "Wrong username, email or password.", code="invalid_credentials", headers={}
+        )
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = await passwords.hash(password)
     return user
 
 
-async def issue_tokens(session: AsyncSession, policy: TokenPolicy, user: User,
-                       family_id: str | None = None) -> TokenPair:
+async def issue_tokens(
+    session: AsyncSession, policy: TokenPolicy, user: User, family_id: str | None = None
+) -> TokenPair:
     """A new access token and a new refresh token in `family_id` (a new family at sign-in)."""
     family_id = family_id or new_id()
     token, token_hash = new_refresh_token()
-    session.add(RefreshToken(
-        id=new_id(), user_id=user.id, family_id=family_id, token_hash=token_hash,
-        expires_at=utcnow() + timedelta(seconds=policy.refresh_ttl_seconds),
-    ))
+    session.add(
+        RefreshToken(
+            id=new_id(),
+            user_id=user.id,
+            family_id=family_id,
+            token_hash=token_hash,
+            expires_at=utcnow() + timedelta(seconds=policy.refresh_ttl_seconds),
+        )
+    )
     await session.flush()
     return TokenPair(
         access_token=policy.tokens.issue(user.id, user.role, family_id),
@@ -107,49 +125,64 @@ async def revoke_family(session: AsyncSession, family_id: str) -> None:
     )
 
 
-async def rotate_refresh_token(session: AsyncSession, policy: TokenPolicy,
-                               token: str) -> TokenPair:
+async def rotate_refresh_token(session: AsyncSession, policy: TokenPolicy, token: str) -> TokenPair:
     """Trade a refresh token for a new pair. A token used twice means it was stolen: the whole
     family is revoked, so neither the thief nor the owner can go on with it."""
-    invalid = NotAuthenticated("The refresh token is not valid; sign in again.",
-                               code="invalid_refresh_token")
+    invalid = NotAuthenticated(
+        "The refresh token is not valid; sign in again.", code="invalid_refresh_token"
+    )
     row = await session.scalar(
-        select(RefreshToken).where(RefreshToken.token_hash == hash_refresh_token(token)))
+        select(RefreshToken).where(RefreshToken.token_hash == hash_refresh_token(token))
+    )
     if row is None or row.revoked_at is not None:
         raise invalid
     now = utcnow()
     if row.expires_at <= now:
-        raise NotAuthenticated("The refresh token has expired; sign in again.",
-                               code="refresh_token_expired")
+        raise NotAuthenticated(
+            "The refresh token has expired; sign in again.", code="refresh_token_expired"
+        )
     # Claim the token atomically: of two concurrent uses, exactly one wins.
     claimed = await session.execute(
         update(RefreshToken)
-        .where(RefreshToken.id == row.id, RefreshToken.rotated_at.is_(None),
-               RefreshToken.revoked_at.is_(None))
+        .where(
+            RefreshToken.id == row.id,
+            RefreshToken.rotated_at.is_(None),
+            RefreshToken.revoked_at.is_(None),
+        )
         .values(rotated_at=now)
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         await revoke_family(session, row.family_id)
         raise RefreshTokenReused(
-            "This refresh token was already used; every session of this sign-in is revoked.")
+            "This refresh token was already used; every session of this sign-in is revoked."
+        )
     user = await session.get(User, row.user_id)
     if user is None or not user.is_active:
         raise invalid
     return await issue_tokens(session, policy, user, row.family_id)
 
 
-async def logout(session: AsyncSession, *, refresh_token: str | None,
-                 family_id: str | None) -> None:
+async def logout(
+    session: AsyncSession, *, refresh_token: str | None, family_id: str | None
+) -> None:
     if refresh_token:
         family_id = await session.scalar(
-            select(RefreshToken.family_id)
-            .where(RefreshToken.token_hash == hash_refresh_token(refresh_token)))
+            select(RefreshToken.family_id).where(
+                RefreshToken.token_hash == hash_refresh_token(refresh_token)
+            )
+        )
     if family_id:
         await revoke_family(session, family_id)
 
 
-async def change_password(session: AsyncSession, passwords: Passwords, user_id: str,
-                          current: str, new: str, keep_family: str) -> None:
+async def change_password(
+    session: AsyncSession,
+    passwords: Passwords,
+    user_id: str,
+    current: str,
+    new: str,
+    keep_family: str,
+) -> None:
     user = await get_user(session, user_id)
     if not await passwords.verify(user.password_hash, current):
         raise Unprocessable("The current password is wrong.", code="invalid_credentials")
@@ -157,8 +190,11 @@ async def change_password(session: AsyncSession, passwords: Passwords, user_id: 
     # Every other signed-in device has to sign in again with the new password.
     await session.execute(
         update(RefreshToken)
-        .where(RefreshToken.user_id == user_id, RefreshToken.family_id != keep_family,
-               RefreshToken.revoked_at.is_(None))
+        .where(
+            RefreshToken.user_id == user_id,
+            RefreshToken.family_id != keep_family,
+            RefreshToken.revoked_at.is_(None),
+        )
         .values(revoked_at=utcnow())
     )
 
@@ -191,8 +227,15 @@ async def get_users(session: AsyncSession, user_ids: list[str]) -> dict[str, Use
     return {u.id: u for u in rows}
 
 
-async def adjust_counts(session: AsyncSession, user_id: str, *, followers: int = 0,
-                        following: int = 0, videos: int = 0, likes: int = 0) -> None:
+async def adjust_counts(
+    session: AsyncSession,
+    user_id: str,
+    *,
+    followers: int = 0,
+    following: int = 0,
+    videos: int = 0,
+    likes: int = 0,
+) -> None:
     """Atomic increments in the caller's transaction: no read-modify-write, no lost update."""
     values = {}
     if followers:
@@ -210,21 +253,30 @@ async def adjust_counts(session: AsyncSession, user_id: str, *, followers: int =
 async def set_follow_counts(session: AsyncSession, counts: dict[str, tuple[int, int]]) -> int:
     """Overwrite follower/following counts recomputed from the follow rows."""
     for user_id, (followers, following) in counts.items():
-        await session.execute(update(User).where(User.id == user_id)
-                              .values(follower_count=followers, following_count=following))
+        await session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(follower_count=followers, following_count=following)
+        )
     return len(counts)
 
 
-async def follow_counts_page(session: AsyncSession, after_id: str,
-                             limit: int) -> dict[str, tuple[int, int]]:
+async def follow_counts_page(
+    session: AsyncSession, after_id: str, limit: int
+) -> dict[str, tuple[int, int]]:
     """Stored (followers, following) of the next `limit` users by id, for the recount job."""
     rows = await session.execute(
         select(User.id, User.follower_count, User.following_count)
-        .where(User.id > after_id).order_by(User.id).limit(limit))
+        .where(User.id > after_id)
+        .order_by(User.id)
+        .limit(limit)
+    )
     return {uid: (fc, fg) for uid, fc, fg in rows}
 
 
-async def update_me(session: AsyncSession, user_id: str, data: UpdateMeRequest) -> tuple[User, bool]:
+async def update_me(
+    session: AsyncSession, user_id: str, data: UpdateMeRequest
+) -> tuple[User, bool]:
     """Apply a profile edit; the flag says the account just turned public."""
     user = await get_user(session, user_id)
     if data.username is not None and data.username != user.username:
@@ -253,8 +305,9 @@ async def _set_avatar_key(session: AsyncSession, user_id: str, key: str | None) 
         enqueue_after_commit(session, "accounts.delete_avatar_files", {"key_prefix": previous})
 
 
-async def replace_avatar(session: AsyncSession, storage: Storage, user_id: str, data: bytes,
-                         *, max_bytes: int) -> None:
+async def replace_avatar(
+    session: AsyncSession, storage: Storage, user_id: str, data: bytes, *, max_bytes: int
+) -> None:
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"Avatars are limited to {max_bytes} bytes.", code="avatar_too_large")
     renditions = await asyncio.to_thread(render_avatar, data)

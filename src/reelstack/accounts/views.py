@@ -14,20 +14,35 @@ from reelstack.social.visibility import NO_RELATIONSHIP, Relationship
 def avatar_urls(storage: Storage, user: User, ttl: int) -> AvatarUrls | None:
     if not user.avatar_key:
         return None
-    return AvatarUrls(**{size: storage.signed_url(f"{user.avatar_key}/{size}.webp", ttl)
-                         for size in ("small", "medium", "large")})
+    return AvatarUrls(
+        **{
+            size: storage.signed_url(f"{user.avatar_key}/{size}.webp", ttl)
+            for size in ("small", "medium", "large")
+        }
+    )
 
 
 def profile_fields(rt: Runtime, user: User, relation: Relationship) -> dict[str, Any]:
     urls = avatar_urls(rt.storage, user, rt.settings.media_url_ttl_seconds)
     return dict(
-        user_id=user.id, username=user.username, display_name=user.display_name, bio=user.bio,
-        avatar_url=urls.medium if urls else None, avatar_urls=urls,
-        is_verified=user.is_verified, is_private=user.is_private,
-        stats=UserStats(followers=user.follower_count, following=user.following_count,
-                        videos=user.video_count, total_likes=user.total_likes),
-        is_following=relation.is_following, is_followed_by=relation.is_followed_by,
-        follow_requested=relation.follow_requested, is_blocking=relation.is_blocking,
+        user_id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        bio=user.bio,
+        avatar_url=urls.medium if urls else None,
+        avatar_urls=urls,
+        is_verified=user.is_verified,
+        is_private=user.is_private,
+        stats=UserStats(
+            followers=user.follower_count,
+            following=user.following_count,
+            videos=user.video_count,
+            total_likes=user.total_likes,
+        ),
+        is_following=relation.is_following,
+        is_followed_by=relation.is_followed_by,
+        follow_requested=relation.follow_requested,
+        is_blocking=relation.is_blocking,
         created_at=user.created_at,
     )
 
@@ -38,6 +53,11 @@ def me_view(rt: Runtime, user: User) -> Me:
 
 def user_summary(rt: Runtime, user: User, relation: Relationship) -> UserSummary:
     urls = avatar_urls(rt.storage, user, rt.settings.media_url_ttl_seconds)
-    return UserSummary(user_id=user.id, username=user.username, display_name=user.display_name,
-                       avatar_url=urls.small if urls else None, is_verified=user.is_verified,
-                       is_following=relation.is_following)
+    return UserSummary(
+        user_id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        avatar_url=urls.small if urls else None,
+        is_verified=user.is_verified,
+        is_following=relation.is_following,
+    )

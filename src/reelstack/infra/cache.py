@@ -14,10 +14,12 @@ class Cache(Protocol):
     async def add(self, key: str, value: str, ttl: float | None = None) -> bool:
         """Set only if absent; True when this call set it (a lock or a once-only marker)."""
         ...
+
     async def delete(self, *keys: str) -> int: ...
     async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
         """Atomic add; `ttl` applies when the key is created."""
         ...
+
     async def ttl(self, key: str) -> float | None: ...
     async def ping(self) -> None: ...
     async def close(self) -> None: ...
@@ -67,7 +69,12 @@ class MemoryCache:
         return True
 
     async def delete(self, *keys: str) -> int:
-        return sum(1 for k in keys if self._live(k) is not None and self._data.pop(k, None))
+        removed = 0
+        for key in keys:
+            if self._live(key) is not None:
+                del self._data[key]
+                removed += 1
+        return removed
 
     async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
         item = self._live(key)
@@ -103,7 +110,9 @@ class RedisCache:
 
     async def get(self, key: str) -> str | None:
         value = await self._redis.get(self._k(key))
-        return None if value is None else value.decode()
+        if value is None:
+            return None
+        return value.decode() if isinstance(value, bytes) else str(value)
 
     async def set(self, key: str, value: str, ttl: float | None = None) -> None:
         await self._redis.set(self._k(key), value, px=None if ttl is None else int(ttl * 1000))

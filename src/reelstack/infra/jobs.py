@@ -70,9 +70,13 @@ def job(
 
 
 class JobQueue(Protocol):
-    async def enqueue(self, name: str, payload: dict[str, Any], *, delay: float | None = None) -> None: ...
+    async def enqueue(
+        self, name: str, payload: dict[str, Any], *, delay: float | None = None
+    ) -> None: ...
     async def enqueue_many(self, requests: list[JobRequest]) -> None: ...
-    def start_consumer(self, rt: Runtime, *, queues: tuple[str, ...] = QUEUES, workers: int = 2) -> None: ...
+    def start_consumer(
+        self, rt: Runtime, *, queues: tuple[str, ...] = QUEUES, workers: int = 2
+    ) -> None: ...
     async def stop_consumer(self) -> None: ...
     async def pending(self, queue: str) -> int: ...
     async def ping(self) -> None: ...
@@ -106,16 +110,25 @@ class _HueyJobQueue:
 
     def _register(self, spec: JobSpec) -> None:
         huey = self._hueys[spec.queue]
-        settings = {"name": spec.name, "retries": spec.retries,
-                    "retry_delay": spec.retry_delay, "retry_backoff": 2.0}
+        settings = {
+            "name": spec.name,
+            "retries": spec.retries,
+            "retry_delay": spec.retry_delay,
+            "retry_backoff": 2.0,
+        }
         if spec.every_minutes is not None:
+
             def run_periodic() -> None:
                 self._run_on_loop(spec, {}, periodic=True)
+
             self._tasks[spec.name] = huey.periodic_task(
-                crontab(minute=f"*/{spec.every_minutes}"), **settings)(run_periodic)
+                crontab(minute=f"*/{spec.every_minutes}"), **settings
+            )(run_periodic)
         else:
+
             def run(payload: dict[str, Any]) -> None:
                 self._run_on_loop(spec, payload, periodic=False)
+
             self._tasks[spec.name] = huey.task(**settings)(run)
 
     # -- producing -------------------------------------------------------------------------
@@ -128,13 +141,16 @@ class _HueyJobQueue:
         else:
             task(request.payload)
 
-    async def enqueue(self, name: str, payload: dict[str, Any], *, delay: float | None = None) -> None:
+    async def enqueue(
+        self, name: str, payload: dict[str, Any], *, delay: float | None = None
+    ) -> None:
         await self.enqueue_many([JobRequest(name, payload, delay)])
 
     async def enqueue_many(self, requests: list[JobRequest]) -> None:
         def push_all() -> None:
             for request in requests:
                 self._enqueue_sync(request)
+
         await asyncio.to_thread(push_all)
 
     async def pending(self, queue: str) -> int:
@@ -149,7 +165,8 @@ class _HueyJobQueue:
         if self._loop is None or self._rt is None:
             raise RuntimeError("job consumer is not started")
         future = asyncio.run_coroutine_threadsafe(
-            self._execute(spec, payload, periodic=periodic), self._loop)
+            self._execute(spec, payload, periodic=periodic), self._loop
+        )
         try:
             future.result(timeout=self._timeout)
         except FutureTimeout:
@@ -161,8 +178,9 @@ class _HueyJobQueue:
         if periodic and spec.every_minutes:
             # Every consumer's scheduler fires periodic jobs; only the first one per slot runs.
             slot = int(time.time() // (spec.every_minutes * 60))
-            if not await self._rt.cache.add(f"jobs:periodic:{spec.name}:{slot}", "1",
-                                            ttl=spec.every_minutes * 120):
+            if not await self._rt.cache.add(
+                f"jobs:periodic:{spec.name}:{slot}", "1", ttl=spec.every_minutes * 120
+            ):
                 return
         started = time.perf_counter()
         try:
@@ -172,14 +190,21 @@ class _HueyJobQueue:
             raise
         log.info("job %s done in %.1f ms", spec.name, (time.perf_counter() - started) * 1000)
 
-    def start_consumer(self, rt: Runtime, *, queues: tuple[str, ...] = QUEUES, workers: int = 2) -> None:
+    def start_consumer(
+        self, rt: Runtime, *, queues: tuple[str, ...] = QUEUES, workers: int = 2
+    ) -> None:
         self._rt = rt
         self._loop = asyncio.get_running_loop()
         for queue in queues:
             consumer = _NoSignalConsumer(
-                self._hueys[queue], workers=workers if queue != "maintenance" else 1,
-                periodic=True, initial_delay=min(0.05, self._poll), backoff=1.5,
-                max_delay=self._poll, check_worker_health=False, shutdown_timeout=30,
+                self._hueys[queue],
+                workers=workers if queue != "maintenance" else 1,
+                periodic=True,
+                initial_delay=min(0.05, self._poll),
+                backoff=1.5,
+                max_delay=self._poll,
+                check_worker_health=False,
+                shutdown_timeout=30,
             )
             consumer.start()
             self._consumers.append(consumer)
@@ -199,8 +224,9 @@ class SqliteJobQueue(_HueyJobQueue):
         super().__init__(poll_seconds, timeout_seconds)
 
     def _make_huey(self, queue: str) -> Huey:
-        return SqliteHuey(name=f"reelstack.{queue}", filename=str(self._path), results=False,
-                          timeout=15)
+        return SqliteHuey(
+            name=f"reelstack.{queue}", filename=str(self._path), results=False, timeout=15
+        )
 
 
 class RedisJobQueue(_HueyJobQueue):
@@ -212,5 +238,10 @@ class RedisJobQueue(_HueyJobQueue):
         super().__init__(poll_seconds, timeout_seconds)
 
     def _make_huey(self, queue: str) -> Huey:
-        return RedisHuey(name=f"{self._prefix}{queue}", connection_pool=self._pool,
-                         results=False, blocking=True, read_timeout=self._poll)
+        return RedisHuey(
+            name=f"{self._prefix}{queue}",
+            connection_pool=self._pool,
+            results=False,
+            blocking=True,
+            read_timeout=self._poll,
+        )

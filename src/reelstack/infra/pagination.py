@@ -17,7 +17,9 @@ MAX_PAGE_SIZE = 100
 T = TypeVar("T")
 
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page.")]
-Cursor = Annotated[str | None, Query(max_length=500, description="`next_cursor` of the page before.")]
+Cursor = Annotated[
+    str | None, Query(max_length=500, description="`next_cursor` of the page before.")
+]
 
 
 def encode_cursor(position: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ class RateLimiter(Protocol):
         """Count one request against `rule` (e.g. "10/minute") for `identity`; raise
         RateLimited with the seconds to wait once it is spent."""
         ...
+
     async def reset(self) -> None: ...
 
 
@@ -34,8 +35,7 @@ class LimitsRateLimiter:
 
     @classmethod
     def on_redis(cls, url: str, prefix: str, *, enabled: bool = True) -> LimitsRateLimiter:
-        storage = RedisStorage("async+" + url, implementation="redispy",
-                               key_prefix=prefix + "rl")
+        storage = RedisStorage("async+" + url, implementation="redispy", key_prefix=prefix + "rl")
         return cls(storage, enabled=enabled)
 
     def _item(self, rule: str) -> RateLimitItem:

@@ -26,6 +26,7 @@ class Broadcaster(Protocol):
     def subscribe(self, channel: str) -> Any:
         """An async context manager yielding a Subscription."""
         ...
+
     async def close(self) -> None: ...
 
 
@@ -104,7 +105,7 @@ class RedisBroadcaster:
             yield _RedisSubscription(pubsub)
         finally:
             await pubsub.unsubscribe()
-            await pubsub.aclose()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def close(self) -> None:
         return None

@@ -54,6 +54,7 @@ class Storage(Protocol):
     def signed_url(self, key: str, expires_in: int) -> str:
         """A URL that serves the object until it expires, and nothing else."""
         ...
+
     async def ping(self) -> None: ...
 
 
@@ -173,8 +174,11 @@ class S3Storage:
             region_name=region,
             aws_access_key_id=access_key_id,
             aws_secret_access_key=secret_access_key,
-            config=BotoConfig(signature_version="s3v4", s3={"addressing_style": "path"},
-                              retries={"max_attempts": 3, "mode": "standard"}),
+            config=BotoConfig(
+                signature_version="s3v4",
+                s3={"addressing_style": "path"},
+                retries={"max_attempts": 3, "mode": "standard"},
+            ),
         )
         return cls(bucket, prefix, client)
 
@@ -182,22 +186,35 @@ class S3Storage:
         return self.prefix + validate_key(key)
 
     async def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
-        await asyncio.to_thread(self._s3.put_object, Bucket=self.bucket, Key=self._k(key),
-                                Body=data, ContentType=content_type)
+        await asyncio.to_thread(
+            self._s3.put_object,
+            Bucket=self.bucket,
+            Key=self._k(key),
+            Body=data,
+            ContentType=content_type,
+        )
 
     async def put_file(self, key: str, path: Path, content_type: str) -> None:
-        await asyncio.to_thread(self._s3.upload_file, str(path), self.bucket, self._k(key),
-                                ExtraArgs={"ContentType": content_type})
+        await asyncio.to_thread(
+            self._s3.upload_file,
+            str(path),
+            self.bucket,
+            self._k(key),
+            ExtraArgs={"ContentType": content_type},
+        )
 
     async def get_bytes(self, key: str) -> bytes:
         def read() -> bytes:
             try:
-                body: bytes = self._s3.get_object(Bucket=self.bucket, Key=self._k(key))["Body"].read()
+                body: bytes = self._s3.get_object(Bucket=self.bucket, Key=self._k(key))[
+                    "Body"
+                ].read()
                 return body
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
                     raise ObjectNotFound(key) from exc
                 raise
+
         return await asyncio.to_thread(read)
 
     async def download(self, key: str, dest: Path) -> None:
@@ -226,11 +243,13 @@ class S3Storage:
                     self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
                     count += len(keys)
             return count
+
         return await asyncio.to_thread(remove_all)
 
     def signed_url(self, key: str, expires_in: int) -> str:
         url: str = self._s3.generate_presigned_url(
-            "get_object", Params={"Bucket": self.bucket, "Key": self._k(key)},
+            "get_object",
+            Params={"Bucket": self.bucket, "Key": self._k(key)},
             ExpiresIn=expires_in,
         )
         return url

@@ -27,8 +27,12 @@ CONTENT_TYPES = {
 
 
 @router.api_route("/media/{key:path}", methods=["GET", "HEAD"])
-async def media_file(key: str, rt: RuntimeDep, expires: Annotated[int, Query()] = 0,
-                     sig: Annotated[str, Query(max_length=64)] = "") -> FileResponse:
+async def media_file(
+    key: str,
+    rt: RuntimeDep,
+    expires: Annotated[int, Query()] = 0,
+    sig: Annotated[str, Query(max_length=64)] = "",
+) -> FileResponse:
     """A stored object, if the URL was signed by us and has not expired. The signature is only
     ever issued after the visibility check, so a guessed path gets nothing."""
     storage = rt.storage
@@ -44,6 +48,11 @@ async def media_file(key: str, rt: RuntimeDep, expires: Annotated[int, Query()] 
     suffix = path.suffix.lower()
     media_type = CONTENT_TYPES.get(suffix) or mimetypes.guess_type(path.name)[0]
     max_age = max(0, expires - int(time.time()))
-    return FileResponse(path, media_type=media_type or "application/octet-stream",
-                        headers={"Cache-Control": f"private, max-age={max_age}",
-                                 "X-Content-Type-Options": "nosniff"})
+    return FileResponse(
+        path,
+        media_type=media_type or "application/octet-stream",
+        headers={
+            "Cache-Control": f"private, max-age={max_age}",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

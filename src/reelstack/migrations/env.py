@@ -32,7 +32,7 @@ def run_on(connection) -> None:  # type: ignore[no-untyped-def]
 
 
 async def run_standalone() -> None:
-    engine = create_async_engine(config.get_main_option("sqlalchemy.url"))
+    engine = create_async_engine(config.get_main_option("sqlalchemy.url") or "")
     async with engine.begin() as conn:
         await conn.run_sync(run_on)
     await engine.dispose()

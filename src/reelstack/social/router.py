@@ -22,18 +22,25 @@ router = APIRouter(tags=["social"])
 
 
 def _state(state: service.FollowState) -> FollowStateOut:
-    return FollowStateOut(is_following=state.is_following,
-                          follow_requested=state.follow_requested,
-                          follower_count=state.follower_count)
+    return FollowStateOut(
+        is_following=state.is_following,
+        follow_requested=state.follow_requested,
+        follower_count=state.follower_count,
+    )
 
 
-async def _user_page(rt: Runtime, session: ReadSession, viewer_id: str | None,
-                     page: service.EdgePage) -> UserPage:
+async def _user_page(
+    rt: Runtime, session: ReadSession, viewer_id: str | None, page: service.EdgePage
+) -> UserPage:
     rows = await service.hydrate(session, viewer_id, page)
     return UserPage(
-        users=[UserEdge(**user_summary(rt, user, rel).model_dump(), since=edge.created_at)
-               for edge, user, rel in rows],
-        next_cursor=page.next_cursor, has_more=page.next_cursor is not None)
+        users=[
+            UserEdge(**user_summary(rt, user, rel).model_dump(), since=edge.created_at)
+            for edge, user, rel in rows
+        ],
+        next_cursor=page.next_cursor,
+        has_more=page.next_cursor is not None,
+    )
 
 
 @router.post("/users/{user_ref}/follow")
@@ -49,44 +56,74 @@ async def unfollow(user_ref: str, viewer: Viewer, session: WriteSession) -> Foll
 
 
 @router.get("/users/me/blocks")
-async def my_blocks(viewer: Viewer, rt: RuntimeDep, session: ReadSession,
-                    cursor: Cursor = None, page_size: PageSize = 20) -> UserPage:
+async def my_blocks(
+    viewer: Viewer,
+    rt: RuntimeDep,
+    session: ReadSession,
+    cursor: Cursor = None,
+    page_size: PageSize = 20,
+) -> UserPage:
     page = await service.blocked_users(session, viewer.user_id, cursor=cursor, limit=page_size)
     return await _user_page(rt, session, viewer.user_id, page)
 
 
 @router.get("/users/{user_ref}/followers")
-async def followers(user_ref: str, viewer: OptionalViewer, rt: RuntimeDep, session: ReadSession,
-                    cursor: Cursor = None, page_size: PageSize = 20) -> UserPage:
+async def followers(
+    user_ref: str,
+    viewer: OptionalViewer,
+    rt: RuntimeDep,
+    session: ReadSession,
+    cursor: Cursor = None,
+    page_size: PageSize = 20,
+) -> UserPage:
     """Who follows this user, newest first. A private account shows it to followers only."""
     viewer_id = viewer.user_id if viewer else None
-    page = await service.follow_list(session, viewer_id, user_ref, followers=True,
-                                     cursor=cursor, limit=page_size)
+    page = await service.follow_list(
+        session, viewer_id, user_ref, followers=True, cursor=cursor, limit=page_size
+    )
     return await _user_page(rt, session, viewer_id, page)
 
 
 @router.get("/users/{user_ref}/following")
-async def following(user_ref: str, viewer: OptionalViewer, rt: RuntimeDep, session: ReadSession,
-                    cursor: Cursor = None, page_size: PageSize = 20) -> UserPage:
+async def following(
+    user_ref: str,
+    viewer: OptionalViewer,
+    rt: RuntimeDep,
+    session: ReadSession,
+    cursor: Cursor = None,
+    page_size: PageSize = 20,
+) -> UserPage:
     """Whom this user follows, newest first. A private account shows it to followers only."""
     viewer_id = viewer.user_id if viewer else None
-    page = await service.follow_list(session, viewer_id, user_ref, followers=False,
-                                     cursor=cursor, limit=page_size)
+    page = await service.follow_list(
+        session, viewer_id, user_ref, followers=False, cursor=cursor, limit=page_size
+    )
     return await _user_page(rt, session, viewer_id, page)
 
 
 @router.get("/follow-requests")
-async def follow_requests(viewer: Viewer, rt: RuntimeDep, session: ReadSession,
-                          cursor: Cursor = None, page_size: PageSize = 20) -> FollowRequestPage:
+async def follow_requests(
+    viewer: Viewer,
+    rt: RuntimeDep,
+    session: ReadSession,
+    cursor: Cursor = None,
+    page_size: PageSize = 20,
+) -> FollowRequestPage:
     """People waiting for the viewer (a private account) to let them follow."""
-    page = await service.incoming_requests(session, viewer.user_id, cursor=cursor,
-                                           limit=page_size)
+    page = await service.incoming_requests(session, viewer.user_id, cursor=cursor, limit=page_size)
     rows = await service.hydrate(session, viewer.user_id, page)
     return FollowRequestPage(
-        requests=[FollowRequestOut(request_id=edge.request_id or "", created_at=edge.created_at,
-                                   user=user_summary(rt, user, rel))
-                  for edge, user, rel in rows],
-        next_cursor=page.next_cursor, has_more=page.next_cursor is not None)
+        requests=[
+            FollowRequestOut(
+                request_id=edge.request_id or "",
+                created_at=edge.created_at,
+                user=user_summary(rt, user, rel),
+            )
+            for edge, user, rel in rows
+        ],
+        next_cursor=page.next_cursor,
+        has_more=page.next_cursor is not None,
+    )
 
 
 @router.post("/follow-requests/{request_id}/approve", status_code=status.HTTP_204_NO_CONTENT)

@@ -27,32 +27,52 @@ class FollowState:
     follower_count: int
 
 
-async def relationships(session: AsyncSession, viewer_id: str | None,
-                        other_ids: list[str]) -> dict[str, Relationship]:
+async def relationships(
+    session: AsyncSession, viewer_id: str | None, other_ids: list[str]
+) -> dict[str, Relationship]:
     """The viewer's relationship to each user, in three queries whatever the list's length."""
     if viewer_id is None or not other_ids:
         return {uid: NO_RELATIONSHIP for uid in other_ids}
     ids = list(set(other_ids))
-    follows = (await session.execute(
-        select(Follow.follower_id, Follow.followee_id).where(or_(
-            and_(Follow.follower_id == viewer_id, Follow.followee_id.in_(ids)),
-            and_(Follow.followee_id == viewer_id, Follow.follower_id.in_(ids)))))).all()
-    blocks = (await session.execute(
-        select(Block.blocker_id, Block.blocked_id).where(or_(
-            and_(Block.blocker_id == viewer_id, Block.blocked_id.in_(ids)),
-            and_(Block.blocked_id == viewer_id, Block.blocker_id.in_(ids)))))).all()
-    requested = set(await session.scalars(
-        select(FollowRequest.target_id).where(
-            FollowRequest.requester_id == viewer_id, FollowRequest.target_id.in_(ids))))
+    follows = (
+        await session.execute(
+            select(Follow.follower_id, Follow.followee_id).where(
+                or_(
+                    and_(Follow.follower_id == viewer_id, Follow.followee_id.in_(ids)),
+                    and_(Follow.followee_id == viewer_id, Follow.follower_id.in_(ids)),
+                )
+            )
+        )
+    ).all()
+    blocks = (
+        await session.execute(
+            select(Block.blocker_id, Block.blocked_id).where(
+                or_(
+                    and_(Block.blocker_id == viewer_id, Block.blocked_id.in_(ids)),
+                    and_(Block.blocked_id == viewer_id, Block.blocker_id.in_(ids)),
+                )
+            )
+        )
+    ).all()
+    requested = set(
+        await session.scalars(
+            select(FollowRequest.target_id).where(
+                FollowRequest.requester_id == viewer_id, FollowRequest.target_id.in_(ids)
+            )
+        )
+    )
     following = {b for a, b in follows if a == viewer_id}
     followed_by = {a for a, b in follows if b == viewer_id}
     blocking = {b for a, b in blocks if a == viewer_id}
     blocked_by = {a for a, b in blocks if b == viewer_id}
     return {
         uid: Relationship(
-            is_following=uid in following, is_followed_by=uid in followed_by,
-            follow_requested=uid in requested, is_blocking=uid in blocking,
-            is_blocked_by=uid in blocked_by)
+            is_following=uid in following,
+            is_followed_by=uid in followed_by,
+            follow_requested=uid in requested,
+            is_blocking=uid in blocking,
+            is_blocked_by=uid in blocked_by,
+        )
         for uid in other_ids
     }
 
@@ -61,8 +81,9 @@ async def relationship(session: AsyncSession, viewer_id: str | None, other_id: s
     return (await relationships(session, viewer_id, [other_id]))[other_id]
 
 
-async def visible_user(session: AsyncSession, viewer_id: str | None,
-                       ref: str) -> tuple[User, Relationship]:
+async def visible_user(
+    session: AsyncSession, viewer_id: str | None, ref: str
+) -> tuple[User, Relationship]:
     """The user `ref` names, as the viewer may see them; someone who blocks the viewer is
     answered exactly like someone who does not exist."""
     user = await accounts.find_user(session, ref)
@@ -76,7 +97,8 @@ async def _add_follow(session: AsyncSession, follower_id: str, followee_id: str)
     inserted = await session.execute(
         insert_ignoring_conflicts(session, Follow.__table__)
         .values(follower_id=follower_id, followee_id=followee_id, created_at=utcnow())
-        .returning(Follow.__table__.c.follower_id))
+        .returning(Follow.__table__.c.follower_id)
+    )
     if inserted.first() is None:
         return False
     await accounts.adjust_counts(session, followee_id, followers=1)
@@ -89,7 +111,8 @@ async def _remove_follow(session: AsyncSession, follower_id: str, followee_id: s
     deleted = await session.execute(
         delete(Follow)
         .where(Follow.follower_id == follower_id, Follow.followee_id == followee_id)
-        .returning(Follow.follower_id))
+        .returning(Follow.follower_id)
+    )
     if deleted.first() is None:
         return False
     await accounts.adjust_counts(session, followee_id, followers=-1)
@@ -110,26 +133,36 @@ async def follow(session: AsyncSession, viewer_id: str, ref: str) -> FollowState
             request_id = new_id()
             inserted = await session.execute(
                 insert_ignoring_conflicts(session, FollowRequest.__table__)
-                .values(id=request_id, requester_id=viewer_id, target_id=target.id,
-                        created_at=utcnow())
-                .returning(FollowRequest.__table__.c.id))
+                .values(
+                    id=request_id, requester_id=viewer_id, target_id=target.id, created_at=utcnow()
+                )
+                .returning(FollowRequest.__table__.c.id)
+            )
             if inserted.first() is not None:
-                publish(session, FollowRequested(request_id=request_id, requester_id=viewer_id,
-                                                 target_id=target.id))
+                publish(
+                    session,
+                    FollowRequested(
+                        request_id=request_id, requester_id=viewer_id, target_id=target.id
+                    ),
+                )
             requested = True
         else:
             await _add_follow(session, viewer_id, target.id)
     following = relation.is_following or not target.is_private
-    return FollowState(following, requested and not following,
-                       await accounts.follower_count(session, target.id))
+    return FollowState(
+        following, requested and not following, await accounts.follower_count(session, target.id)
+    )
 
 
 async def unfollow(session: AsyncSession, viewer_id: str, ref: str) -> FollowState:
     """Stop following, or withdraw a pending request. Doing it twice changes nothing."""
     target, _ = await visible_user(session, viewer_id, ref)
     await _remove_follow(session, viewer_id, target.id)
-    await session.execute(delete(FollowRequest).where(
-        FollowRequest.requester_id == viewer_id, FollowRequest.target_id == target.id))
+    await session.execute(
+        delete(FollowRequest).where(
+            FollowRequest.requester_id == viewer_id, FollowRequest.target_id == target.id
+        )
+    )
     return FollowState(False, False, await accounts.follower_count(session, target.id))
 
 
@@ -152,8 +185,9 @@ async def decline_request(session: AsyncSession, viewer_id: str, request_id: str
 
 async def approve_all_requests(session: AsyncSession, user_id: str) -> int:
     """An account that turns public lets everyone who asked in, as people expect."""
-    requests = list(await session.scalars(
-        select(FollowRequest).where(FollowRequest.target_id == user_id)))
+    requests = list(
+        await session.scalars(select(FollowRequest).where(FollowRequest.target_id == user_id))
+    )
     for request in requests:
         await session.delete(request)
         await _add_follow(session, request.requester_id, user_id)
@@ -167,19 +201,27 @@ async def block(session: AsyncSession, viewer_id: str, ref: str) -> None:
     if target.id == viewer_id:
         raise Unprocessable("You cannot block yourself.", code="cannot_block_self")
     await session.execute(
-        insert_ignoring_conflicts(session, Block.__table__)
-        .values(blocker_id=viewer_id, blocked_id=target.id, created_at=utcnow()))
+        insert_ignoring_conflicts(session, Block.__table__).values(
+            blocker_id=viewer_id, blocked_id=target.id, created_at=utcnow()
+        )
+    )
     await _remove_follow(session, viewer_id, target.id)
     await _remove_follow(session, target.id, viewer_id)
-    await session.execute(delete(FollowRequest).where(or_(
-        and_(FollowRequest.requester_id == viewer_id, FollowRequest.target_id == target.id),
-        and_(FollowRequest.requester_id == target.id, FollowRequest.target_id == viewer_id))))
+    await session.execute(
+        delete(FollowRequest).where(
+            or_(
+                and_(FollowRequest.requester_id == viewer_id, FollowRequest.target_id == target.id),
+                and_(FollowRequest.requester_id == target.id, FollowRequest.target_id == viewer_id),
+            )
+        )
+    )
 
 
 async def unblock(session: AsyncSession, viewer_id: str, ref: str) -> None:
     target = await accounts.find_user(session, ref)
     await session.execute(
-        delete(Block).where(Block.blocker_id == viewer_id, Block.blocked_id == target.id))
+        delete(Block).where(Block.blocker_id == viewer_id, Block.blocked_id == target.id)
+    )
 
 
 @dataclass(frozen=True)
@@ -200,8 +242,13 @@ class EdgePage:
 def _page(rows: list[Edge], limit: int) -> EdgePage:
     more = len(rows) > limit
     rows = rows[:limit]
-    cursor = (encode_cursor({"t": rows[-1].created_at.isoformat(), "id": rows[-1].request_id
-                             or rows[-1].user_id}) if more and rows else None)
+    cursor = (
+        encode_cursor(
+            {"t": rows[-1].created_at.isoformat(), "id": rows[-1].request_id or rows[-1].user_id}
+        )
+        if more and rows
+        else None
+    )
     return EdgePage(rows, cursor)
 
 
@@ -212,67 +259,100 @@ def _after(cursor: str | None) -> tuple[datetime, str] | None:
     try:
         return datetime.fromisoformat(position["t"]), position["id"]
     except ValueError:
-        raise Unprocessable("The cursor is not one this list gave out.",
-                            code="invalid_cursor") from None
+        raise Unprocessable(
+            "The cursor is not one this list gave out.", code="invalid_cursor"
+        ) from None
 
 
-async def follow_list(session: AsyncSession, viewer_id: str | None, ref: str, *,
-                      followers: bool, cursor: str | None, limit: int) -> EdgePage:
+async def follow_list(
+    session: AsyncSession,
+    viewer_id: str | None,
+    ref: str,
+    *,
+    followers: bool,
+    cursor: str | None,
+    limit: int,
+) -> EdgePage:
     """Followers (or followings) of a user, newest first, if the viewer may see them."""
     owner, relation = await visible_user(session, viewer_id, ref)
     audience = Audience.FOLLOWERS if owner.is_private else Audience.PUBLIC
     if not can_view(viewer_id, owner.id, audience, relation):
         raise Forbidden("This account is private.", code="private_account")
-    me, other = ((Follow.followee_id, Follow.follower_id) if followers
-                 else (Follow.follower_id, Follow.followee_id))
+    me, other = (
+        (Follow.followee_id, Follow.follower_id)
+        if followers
+        else (Follow.follower_id, Follow.followee_id)
+    )
     query = select(other, Follow.created_at).where(me == owner.id)
     after = _after(cursor)
     if after is not None:
         query = query.where(tuple_(Follow.created_at, other) < tuple_(*after))
-    rows = (await session.execute(
-        query.order_by(Follow.created_at.desc(), other.desc()).limit(limit + 1))).all()
+    rows = (
+        await session.execute(
+            query.order_by(Follow.created_at.desc(), other.desc()).limit(limit + 1)
+        )
+    ).all()
     return _page([Edge(uid, created) for uid, created in rows], limit)
 
 
-async def incoming_requests(session: AsyncSession, viewer_id: str, *, cursor: str | None,
-                            limit: int) -> EdgePage:
+async def incoming_requests(
+    session: AsyncSession, viewer_id: str, *, cursor: str | None, limit: int
+) -> EdgePage:
     query = select(FollowRequest).where(FollowRequest.target_id == viewer_id)
     after = _after(cursor)
     if after is not None:
         query = query.where(tuple_(FollowRequest.created_at, FollowRequest.id) < tuple_(*after))
     rows = await session.scalars(
-        query.order_by(FollowRequest.created_at.desc(), FollowRequest.id.desc()).limit(limit + 1))
+        query.order_by(FollowRequest.created_at.desc(), FollowRequest.id.desc()).limit(limit + 1)
+    )
     return _page([Edge(r.requester_id, r.created_at, r.id) for r in rows], limit)
 
 
-async def blocked_users(session: AsyncSession, viewer_id: str, *, cursor: str | None,
-                        limit: int) -> EdgePage:
+async def blocked_users(
+    session: AsyncSession, viewer_id: str, *, cursor: str | None, limit: int
+) -> EdgePage:
     query = select(Block.blocked_id, Block.created_at).where(Block.blocker_id == viewer_id)
     after = _after(cursor)
     if after is not None:
         query = query.where(tuple_(Block.created_at, Block.blocked_id) < tuple_(*after))
-    rows = (await session.execute(
-        query.order_by(Block.created_at.desc(), Block.blocked_id.desc()).limit(limit + 1))).all()
+    rows = (
+        await session.execute(
+            query.order_by(Block.created_at.desc(), Block.blocked_id.desc()).limit(limit + 1)
+        )
+    ).all()
     return _page([Edge(uid, created) for uid, created in rows], limit)
 
 
 RECOUNT_BATCH = 1000
 
 
-async def recount_follow_counts(session: AsyncSession, *, after_id: str = "",
-                                batch: int = RECOUNT_BATCH) -> tuple[int, str | None]:
+async def recount_follow_counts(
+    session: AsyncSession, *, after_id: str = "", batch: int = RECOUNT_BATCH
+) -> tuple[int, str | None]:
     """Recompute one batch of users' follow counts from the rows and repair any drift.
     Returns how many were wrong and where the next batch starts (None when done)."""
     stored = await accounts.follow_counts_page(session, after_id, batch)
     if not stored:
         return 0, None
     ids = list(stored)
-    followers = dict((await session.execute(
-        select(Follow.followee_id, func.count()).where(Follow.followee_id.in_(ids))
-        .group_by(Follow.followee_id))).all())
-    following = dict((await session.execute(
-        select(Follow.follower_id, func.count()).where(Follow.follower_id.in_(ids))
-        .group_by(Follow.follower_id))).all())
+    followers = dict(
+        (
+            await session.execute(
+                select(Follow.followee_id, func.count())
+                .where(Follow.followee_id.in_(ids))
+                .group_by(Follow.followee_id)
+            )
+        ).all()
+    )
+    following = dict(
+        (
+            await session.execute(
+                select(Follow.follower_id, func.count())
+                .where(Follow.follower_id.in_(ids))
+                .group_by(Follow.follower_id)
+            )
+        ).all()
+    )
     drifted = {
         uid: (followers.get(uid, 0), following.get(uid, 0))
         for uid, counts in stored.items()
@@ -282,8 +362,9 @@ async def recount_follow_counts(session: AsyncSession, *, after_id: str = "",
     return len(drifted), (ids[-1] if len(ids) == batch else None)
 
 
-async def hydrate(session: AsyncSession, viewer_id: str | None,
-                  page: EdgePage) -> list[tuple[Edge, User, Relationship]]:
+async def hydrate(
+    session: AsyncSession, viewer_id: str | None, page: EdgePage
+) -> list[tuple[Edge, User, Relationship]]:
     """The users of a page with the viewer's relationship to each, in a fixed number of queries.
     Users who block the viewer are left out."""
     ids = [edge.user_id for edge in page.edges]

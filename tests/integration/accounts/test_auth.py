@@ -17,7 +17,9 @@ async def login(client: httpx.AsyncClient, who: str, password: str = PASSWORD) -
     return await client.post("/api/v1/auth/login", json={"login": who, "password": password})
 
 
-async def test_register_login_refresh_and_reuse_revokes_the_family(client: httpx.AsyncClient) -> None:
+async def test_register_login_refresh_and_reuse_revokes_the_family(
+    client: httpx.AsyncClient,
+) -> None:
     registered = await register_over_http(client, "Alice_01")
     assert registered.status_code == 201, registered.text
     user = registered.json()["user"]
@@ -28,22 +30,29 @@ async def test_register_login_refresh_and_reuse_revokes_the_family(client: httpx
     assert signed_in.status_code == 200
     first = signed_in.json()
     assert first["token_type"] == "bearer" and first["expires_in"] == 900
-    me = await client.get("/api/v1/users/me",
-                          headers={"Authorization": f"Bearer {first['access_token']}"})
+    me = await client.get(
+        "/api/v1/users/me", headers={"Authorization": f"Bearer {first['access_token']}"}
+    )
     assert me.status_code == 200 and me.json()["user_id"] == user["user_id"]
 
-    second = (await client.post("/api/v1/auth/refresh",
-                                json={"refresh_token": first["refresh_token"]})).json()
+    second = (
+        await client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    ).json()
     assert second["refresh_token"] != first["refresh_token"]
-    third = await client.post("/api/v1/auth/refresh", json={"refresh_token": second["refresh_token"]})
+    third = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": second["refresh_token"]}
+    )
     assert third.status_code == 200
 
     # The first token was already rotated: presenting it again means it leaked.
-    reused = await client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    reused = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]}
+    )
     assert_problem(reused, 401, "refresh_token_reused")
     # ...so every token of that sign-in is dead, including the newest one.
-    latest = await client.post("/api/v1/auth/refresh",
-                               json={"refresh_token": third.json()["refresh_token"]})
+    latest = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": third.json()["refresh_token"]}
+    )
     assert_problem(latest, 401, "invalid_refresh_token")
 
     # A separate sign-in (another device) is a different family and still works.
@@ -52,15 +61,20 @@ async def test_register_login_refresh_and_reuse_revokes_the_family(client: httpx
     assert ok.status_code == 200
 
 
-async def test_concurrent_refreshes_with_one_token_cannot_both_win(client: httpx.AsyncClient) -> None:
+async def test_concurrent_refreshes_with_one_token_cannot_both_win(
+    client: httpx.AsyncClient,
+) -> None:
     await register_over_http(client, "racer")
     token = (await login(client, "racer")).json()["refresh_token"]
-    results = await asyncio.gather(*(
-        client.post("/api/v1/auth/refresh", json={"refresh_token": token}) for _ in range(5)))
+    results = await asyncio.gather(
+        *(client.post("/api/v1/auth/refresh", json={"refresh_token": token}) for _ in range(5))
+    )
     assert sorted(r.status_code for r in results).count(200) <= 1
 
 
-async def test_wrong_password_and_unknown_user_get_the_same_answer(client: httpx.AsyncClient) -> None:
+async def test_wrong_password_and_unknown_user_get_the_same_answer(
+    client: httpx.AsyncClient,
+) -> None:
     await register_over_http(client, "bob")
     wrong = await login(client, "bob", "not the password")
     unknown = await login(client, "nobody_here", "not the password")
@@ -72,50 +86,77 @@ async def test_wrong_password_and_unknown_user_get_the_same_answer(client: httpx
 async def test_logout_revokes_the_refresh_token(client: httpx.AsyncClient) -> None:
     await register_over_http(client, "carol")
     tokens = (await login(client, "carol")).json()
-    out = await client.post("/api/v1/auth/logout", json={},
-                            headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    out = await client.post(
+        "/api/v1/auth/logout",
+        json={},
+        headers={"Authorization": f"Bearer {tokens['access_token']}"},
+    )
     assert out.status_code == 204
-    again = await client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+    again = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+    )
     assert_problem(again, 401, "invalid_refresh_token")
 
 
 async def test_duplicate_username_and_email_are_refused(client: httpx.AsyncClient) -> None:
     assert (await register_over_http(client, "dave")).status_code == 201
-    same_name = await client.post("/api/v1/auth/register", json={
-        "username": "DAVE", "email": "other@example.com", "password": PASSWORD})
+    same_name = await client.post(
+        "/api/v1/auth/register",
+        json={"username": "DAVE", "email": "other@example.com", "password": PASSWORD},
+    )
     assert_problem(same_name, 409, "username_taken")
-    same_email = await client.post("/api/v1/auth/register", json={
-        "username": "dave2", "email": "Dave@Example.com", "password": PASSWORD})
+    same_email = await client.post(
+        "/api/v1/auth/register",
+        json={"username": "dave2", "email": "Dave@Example.com", "password": PASSWORD},
+    )
     assert_problem(same_email, 409, "email_taken")
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("username", "ab"), ("username", "x" * 31), ("username", "bad name"), ("username", "émile"),
-    ("username", ".dot"), ("username", "admin"), ("email", "not-an-email"),
-    ("password", "short"),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("username", "ab"),
+        ("username", "x" * 31),
+        ("username", "bad name"),
+        ("username", "émile"),
+        ("username", ".dot"),
+        ("username", "admin"),
+        ("email", "not-an-email"),
+        ("password", "short"),
+    ],
+)
 async def test_invalid_registration_names_the_failing_field(
-        client: httpx.AsyncClient, field: str, value: str) -> None:
+    client: httpx.AsyncClient, field: str, value: str
+) -> None:
     body = {"username": "valid_name", "email": "valid@example.com", "password": PASSWORD}
     body[field] = value
-    problem = assert_problem(await client.post("/api/v1/auth/register", json=body),
-                             422, "validation_failed")
+    problem = assert_problem(
+        await client.post("/api/v1/auth/register", json=body), 422, "validation_failed"
+    )
     assert [e["field"] for e in problem["errors"]] == [field]  # type: ignore[union-attr]
     # Nothing was stored: the valid name is still free.
-    body[field] = {"username": "valid_name", "email": "valid@example.com",
-                   "password": PASSWORD}[field]
+    body[field] = {"username": "valid_name", "email": "valid@example.com", "password": PASSWORD}[
+        field
+    ]
     assert (await client.post("/api/v1/auth/register", json=body)).status_code == 201
 
 
 async def test_expired_and_forged_access_tokens_are_refused(
-        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
     user = await make_user(runtime)
     key = runtime.token_policy.tokens._key
     now = int(time.time())
-    expired = jwt.encode({"sub": user.id, "aud": "reelstack:api", "iat": now - 1000,
-                          "exp": now - 100}, key, algorithm="HS256")
-    forged = jwt.encode({"sub": user.id, "aud": "reelstack:api", "iat": now, "exp": now + 100},
-                        b"someone else's key, long enough for HS256", algorithm="HS256")
+    expired = jwt.encode(
+        {"sub": user.id, "aud": "reelstack:api", "iat": now - 1000, "exp": now - 100},
+        key,
+        algorithm="HS256",
+    )
+    forged = jwt.encode(
+        {"sub": user.id, "aud": "reelstack:api", "iat": now, "exp": now + 100},
+        b"someone else's key, long enough for HS256",
+        algorithm="HS256",
+    )
     r = await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {expired}"})
     assert_problem(r, 401, "token_expired")
     r = await client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {forged}"})
@@ -129,14 +170,21 @@ async def test_password_change_signs_out_other_devices(client: httpx.AsyncClient
     await register_over_http(client, "erin")
     here = (await login(client, "erin")).json()
     elsewhere = (await login(client, "erin")).json()
-    r = await client.post("/api/v1/users/me/password",
-                          json={"current_password": PASSWORD, "new_password": "a new passphrase"},
-                          headers={"Authorization": f"Bearer {here['access_token']}"})
+    r = await client.post(
+        "/api/v1/users/me/password",
+        json={"current_password": PASSWORD, "new_password": "a new passphrase"},
+        headers={"Authorization": f"Bearer {here['access_token']}"},
+    )
     assert r.status_code == 204
-    assert_problem(await client.post("/api/v1/auth/refresh",
-                                     json={"refresh_token": elsewhere["refresh_token"]}),
-                   401, "invalid_refresh_token")
-    assert (await client.post("/api/v1/auth/refresh",
-                              json={"refresh_token": here["refresh_token"]})).status_code == 200
+    assert_problem(
+        await client.post(
+            "/api/v1/auth/refresh", json={"refresh_token": elsewhere["refresh_token"]}
+        ),
+        401,
+        "invalid_refresh_token",
+    )
+    assert (
+        await client.post("/api/v1/auth/refresh", json={"refresh_token": here["refresh_token"]})
+    ).status_code == 200
     assert_problem(await login(client, "erin"), 401, "invalid_credentials")
     assert (await login(client, "erin", "a new passphrase")).status_code == 200

@@ -32,37 +32,56 @@ async def fetch(client: httpx.AsyncClient, url: str) -> httpx.Response:
         return await outside.get(url)
 
 
-async def test_profile_by_id_or_username_and_edit(client: httpx.AsyncClient,
-                                                  runtime: Runtime) -> None:
+async def test_profile_by_id_or_username_and_edit(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
     me = await make_user(runtime, "zoe")
-    r = await client.patch("/api/v1/users/me", headers=me.headers,
-                           json={"display_name": "  Zoë Z  ", "bio": "I film birds 🐦"})
+    r = await client.patch(
+        "/api/v1/users/me",
+        headers=me.headers,
+        json={"display_name": "  Zoë Z  ", "bio": "I film birds 🐦"},
+    )
     assert r.status_code == 200
     assert r.json()["display_name"] == "Zoë Z" and r.json()["bio"] == "I film birds 🐦"
     by_name = (await client.get("/api/v1/users/@ZOE")).json()
     assert by_name["user_id"] == me.id and by_name["display_name"] == "Zoë Z"
     assert "email" not in by_name  # private fields stay on /users/me
-    assert (await client.get("/api/v1/users/me", headers=me.headers)).json()["email"] == "zoe@example.com"
+    assert (await client.get("/api/v1/users/me", headers=me.headers)).json()[
+        "email"
+    ] == "zoe@example.com"
 
     taken = await make_user(runtime, "yan")
-    assert_problem(await client.patch("/api/v1/users/me", headers=me.headers,
-                                      json={"username": "YAN"}), 409, "username_taken")
+    assert_problem(
+        await client.patch("/api/v1/users/me", headers=me.headers, json={"username": "YAN"}),
+        409,
+        "username_taken",
+    )
     r = await client.patch("/api/v1/users/me", headers=me.headers, json={"username": "zoe.films"})
     assert r.json()["username"] == "zoe.films"
     assert (await client.get("/api/v1/users/@zoe.films")).json()["user_id"] == me.id
     assert_problem(await client.get("/api/v1/users/@zoe"), 404, "user_not_found")
-    assert_problem(await client.patch("/api/v1/users/me", headers=me.headers,
-                                      json={"bio": "x" * 301}), 422, "validation_failed")
-    assert_problem(await client.patch("/api/v1/users/me", headers=taken.headers,
-                                      json={"role": "admin"}), 422, "validation_failed")
+    assert_problem(
+        await client.patch("/api/v1/users/me", headers=me.headers, json={"bio": "x" * 301}),
+        422,
+        "validation_failed",
+    )
+    assert_problem(
+        await client.patch("/api/v1/users/me", headers=taken.headers, json={"role": "admin"}),
+        422,
+        "validation_failed",
+    )
     assert_problem(await client.get("/api/v1/users/not-an-id"), 404, "user_not_found")
 
 
 async def test_avatar_is_reencoded_in_three_sizes_and_served_signed(
-        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
     me = await make_user(runtime)
-    r = await client.put("/api/v1/users/me/avatar", headers=me.headers,
-                         files={"file": ("me.jpg", image_bytes("JPEG", exif_gps=True), "image/jpeg")})
+    r = await client.put(
+        "/api/v1/users/me/avatar",
+        headers=me.headers,
+        files={"file": ("me.jpg", image_bytes("JPEG", exif_gps=True), "image/jpeg")},
+    )
     assert r.status_code == 200, r.text
     urls = r.json()["avatar_urls"]
     assert r.json()["avatar_url"] == urls["medium"]
@@ -81,8 +100,11 @@ async def test_avatar_is_reencoded_in_three_sizes_and_served_signed(
     assert (await fetch(client, public["avatar_url"])).status_code == 200
 
     old_url = urls["small"]
-    r = await client.put("/api/v1/users/me/avatar", headers=me.headers,
-                         files={"file": ("x.png", image_bytes("PNG", (800, 800)), "image/png")})
+    r = await client.put(
+        "/api/v1/users/me/avatar",
+        headers=me.headers,
+        files={"file": ("x.png", image_bytes("PNG", (800, 800)), "image/png")},
+    )
     assert r.json()["avatar_urls"] != urls
     # The replaced files are removed by a background job after the commit.
     for _ in range(100):
@@ -96,10 +118,14 @@ async def test_avatar_is_reencoded_in_three_sizes_and_served_signed(
 
 
 async def test_hostile_avatars_are_refused_and_the_old_one_kept(
-        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
     me = await make_user(runtime)
-    good = await client.put("/api/v1/users/me/avatar", headers=me.headers,
-                            files={"file": ("a.png", image_bytes("PNG"), "image/png")})
+    good = await client.put(
+        "/api/v1/users/me/avatar",
+        headers=me.headers,
+        files={"file": ("a.png", image_bytes("PNG"), "image/png")},
+    )
     before = good.json()["avatar_url"]
     svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
     huge = image_bytes("PNG", (9000, 40))
@@ -120,10 +146,15 @@ async def test_hostile_avatars_are_refused_and_the_old_one_kept(
     assert me_now["avatar_urls"]["medium"].split("?")[0] == before.split("?")[0]
 
 
-async def test_oversized_avatar_upload_is_refused(client: httpx.AsyncClient, runtime: Runtime,
-                                                  ) -> None:
+async def test_oversized_avatar_upload_is_refused(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+) -> None:
     me = await make_user(runtime)
     blob = b"\x89PNG" + b"\0" * (runtime.settings.avatar_max_bytes + 10)
-    r = await client.put("/api/v1/users/me/avatar", headers=me.headers,
-                         files={"file": ("big.png", blob, "image/png")})
+    r = await client.put(
+        "/api/v1/users/me/avatar",
+        headers=me.headers,
+        files={"file": ("big.png", blob, "image/png")},
+    )
     assert_problem(r, 413, "avatar_too_large")

@@ -23,12 +23,17 @@ async def profile(client: httpx.AsyncClient, ref: str, viewer: TestUser | None =
 
 async def follow_rows(rt: Runtime, followee_id: str) -> int:
     async with rt.unit_of_work(write=False) as session:
-        return int(await session.scalar(
-            select(func.count()).select_from(Follow).where(Follow.followee_id == followee_id)) or 0)
+        return int(
+            await session.scalar(
+                select(func.count()).select_from(Follow).where(Follow.followee_id == followee_id)
+            )
+            or 0
+        )
 
 
 async def test_follow_is_idempotent_and_counts_both_sides(
-        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
     alice, bob = await make_user(runtime, "alice"), await make_user(runtime, "bob")
     for _ in range(2):
         r = await client.post(f"/api/v1/users/{alice.id}/follow", headers=bob.headers)
@@ -46,18 +51,24 @@ async def test_follow_is_idempotent_and_counts_both_sides(
     assert (await profile(client, "@bob"))["stats"]["following"] == 0
 
 
-async def test_cannot_follow_self_or_a_missing_user(client: httpx.AsyncClient,
-                                                    runtime: Runtime) -> None:
+async def test_cannot_follow_self_or_a_missing_user(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
     me = await make_user(runtime)
-    assert_problem(await client.post(f"/api/v1/users/{me.id}/follow", headers=me.headers),
-                   422, "cannot_follow_self")
-    assert_problem(await client.post("/api/v1/users/@ghost/follow", headers=me.headers),
-                   404, "user_not_found")
+    assert_problem(
+        await client.post(f"/api/v1/users/{me.id}/follow", headers=me.headers),
+        422,
+        "cannot_follow_self",
+    )
+    assert_problem(
+        await client.post("/api/v1/users/@ghost/follow", headers=me.headers), 404, "user_not_found"
+    )
     assert_problem(await client.post(f"/api/v1/users/{me.id}/follow"), 401, "not_authenticated")
 
 
 async def test_fifty_users_following_and_unfollowing_concurrently_keep_the_count_exact(
-        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
     star = await make_user(runtime, "star")
     fans = await asyncio.gather(*(make_user(runtime, f"fan{i}") for i in range(50)))
     rng = random.Random(7)
@@ -82,8 +93,9 @@ async def test_fifty_users_following_and_unfollowing_concurrently_keep_the_count
     assert following == rows
 
 
-async def test_recount_job_repairs_drifted_counts(client: httpx.AsyncClient,
-                                                  runtime: Runtime) -> None:
+async def test_recount_job_repairs_drifted_counts(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
     a, b = await make_user(runtime), await make_user(runtime)
     await client.post(f"/api/v1/users/{a.id}/follow", headers=b.headers)
     async with runtime.unit_of_work() as session:  # simulate drift, e.g. a crashed manual edit
@@ -95,8 +107,9 @@ async def test_recount_job_repairs_drifted_counts(client: httpx.AsyncClient,
     assert (await profile(client, b.id))["stats"]["following"] == 1
 
 
-async def test_private_account_turns_follows_into_requests(client: httpx.AsyncClient,
-                                                           runtime: Runtime) -> None:
+async def test_private_account_turns_follows_into_requests(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
     owner = await make_user(runtime, "hidden", private=True)
     fan, other = await make_user(runtime, "fan"), await make_user(runtime, "other")
     r = await client.post(f"/api/v1/users/{owner.id}/follow", headers=fan.headers)
@@ -106,33 +119,48 @@ async def test_private_account_turns_follows_into_requests(client: httpx.AsyncCl
     assert (await profile(client, owner.id, fan))["follow_requested"] is True
 
     # Until approved, the follower list of a private account is closed to them.
-    assert_problem(await client.get(f"/api/v1/users/{owner.id}/followers", headers=fan.headers),
-                   403, "private_account")
+    assert_problem(
+        await client.get(f"/api/v1/users/{owner.id}/followers", headers=fan.headers),
+        403,
+        "private_account",
+    )
 
     pending = (await client.get("/api/v1/follow-requests", headers=owner.headers)).json()
     assert [req["user"]["username"] for req in pending["requests"]] == ["other", "fan"]
     by_name = {req["user"]["username"]: req["request_id"] for req in pending["requests"]}
 
     # Nobody else can answer someone's requests.
-    assert_problem(await client.post(f"/api/v1/follow-requests/{by_name['fan']}/approve",
-                                     headers=fan.headers), 404, "follow_request_not_found")
-    assert (await client.post(f"/api/v1/follow-requests/{by_name['fan']}/approve",
-                              headers=owner.headers)).status_code == 204
-    assert (await client.post(f"/api/v1/follow-requests/{by_name['other']}/decline",
-                              headers=owner.headers)).status_code == 204
+    assert_problem(
+        await client.post(f"/api/v1/follow-requests/{by_name['fan']}/approve", headers=fan.headers),
+        404,
+        "follow_request_not_found",
+    )
+    assert (
+        await client.post(
+            f"/api/v1/follow-requests/{by_name['fan']}/approve", headers=owner.headers
+        )
+    ).status_code == 204
+    assert (
+        await client.post(
+            f"/api/v1/follow-requests/{by_name['other']}/decline", headers=owner.headers
+        )
+    ).status_code == 204
 
     seen = await profile(client, owner.id, fan)
     assert seen["is_following"] is True and seen["stats"]["followers"] == 1
     assert (await profile(client, owner.id, other))["follow_requested"] is False
-    followers = (await client.get(f"/api/v1/users/{owner.id}/followers",
-                                  headers=fan.headers)).json()
+    followers = (
+        await client.get(f"/api/v1/users/{owner.id}/followers", headers=fan.headers)
+    ).json()
     assert [u["username"] for u in followers["users"]] == ["fan"]
     assert (await client.get("/api/v1/follow-requests", headers=owner.headers)).json()[
-        "requests"] == []
+        "requests"
+    ] == []
 
 
-async def test_going_public_lets_waiting_requesters_in(client: httpx.AsyncClient,
-                                                       runtime: Runtime) -> None:
+async def test_going_public_lets_waiting_requesters_in(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
     owner = await make_user(runtime, private=True)
     fan = await make_user(runtime)
     await client.post(f"/api/v1/users/{owner.id}/follow", headers=fan.headers)
@@ -142,8 +170,9 @@ async def test_going_public_lets_waiting_requesters_in(client: httpx.AsyncClient
     assert (await profile(client, owner.id, fan))["is_following"] is True
 
 
-async def test_follower_lists_page_without_gaps_or_duplicates(client: httpx.AsyncClient,
-                                                              runtime: Runtime) -> None:
+async def test_follower_lists_page_without_gaps_or_duplicates(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
     star = await make_user(runtime)
     fans = [await make_user(runtime) for _ in range(7)]
     for fan in fans:
@@ -167,12 +196,16 @@ async def test_follower_lists_page_without_gaps_or_duplicates(client: httpx.Asyn
     assert seen == [f.id for f in reversed(fans)]  # newest first, each exactly once
     following = (await client.get(f"/api/v1/users/{fans[0].id}/following")).json()
     assert [u["user_id"] for u in following["users"]] == [star.id]
-    assert_problem(await client.get(f"/api/v1/users/{star.id}/followers",
-                                    params={"cursor": "not-a-cursor"}), 422, "invalid_cursor")
+    assert_problem(
+        await client.get(f"/api/v1/users/{star.id}/followers", params={"cursor": "not-a-cursor"}),
+        422,
+        "invalid_cursor",
+    )
 
 
-async def test_list_pages_use_a_fixed_number_of_queries(client: httpx.AsyncClient,
-                                                        runtime: Runtime) -> None:
+async def test_list_pages_use_a_fixed_number_of_queries(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
     from sqlalchemy import event
 
     star = await make_user(runtime)
@@ -187,8 +220,11 @@ async def test_list_pages_use_a_fixed_number_of_queries(client: httpx.AsyncClien
         engine = runtime.db.reader.sync_engine
         event.listen(engine, "before_cursor_execute", record)
         try:
-            r = await client.get(f"/api/v1/users/{star.id}/followers",
-                                 params={"page_size": page_size}, headers=viewer.headers)
+            r = await client.get(
+                f"/api/v1/users/{star.id}/followers",
+                params={"page_size": page_size},
+                headers=viewer.headers,
+            )
             assert len(r.json()["users"]) == page_size
         finally:
             event.remove(engine, "before_cursor_execute", record)
