@@ -6,9 +6,8 @@ import secrets
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_FILE_NAME = "secret_key"  # noqa: S105 - a file name
@@ -62,7 +61,6 @@ class Settings(BaseSettings):
     job_workers: int = 2
     job_poll_seconds: float = 1.0
     job_timeout_seconds: float = 3600.0
-    recount_interval_minutes: Annotated[int, Field(ge=1, le=59)] = 15
 
     avatar_max_bytes: int = 5 * 1024 * 1024
     log_level: str = "info"
