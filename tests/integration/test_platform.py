@@ -1,0 +1,98 @@
+"""The platform's own endpoints and request handling, on both deployments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from reelstack.app import create_app
+from reelstack.runtime import Runtime, open_runtime
+from tests.conftest import free_port
+from tests.factories import assert_problem, make_user
+
+
+async def test_health_readiness_docs_and_metrics(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {
+        "database": "ok",
+        "cache": "ok",
+        "storage": "ok",
+        "jobs": "ok",
+    }
+    docs = await client.get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    spec = (await client.get("/openapi.json")).json()
+    for path in (
+        "/api/v1/auth/register",
+        "/api/v1/auth/login",
+        "/api/v1/auth/refresh",
+        "/api/v1/users/{user_ref}/follow",
+        "/api/v1/follow-requests",
+    ):
+        assert path in spec["paths"], path
+    metrics = (await client.get("/metrics")).text
+    assert 'reelstack_http_requests_total{method="GET",route="/readyz",status="200"} 1.0' in metrics
+
+
+async def test_every_response_carries_security_headers_and_a_request_id(
+    client: httpx.AsyncClient,
+) -> None:
+    r = await client.get("/healthz", headers={"X-Request-ID": "trace-me-123"})
+    assert r.headers["x-request-id"] == "trace-me-123"
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["x-frame-options"] == "DENY"
+    assert len((await client.get("/healthz")).headers["x-request-id"]) == 16
+
+
+async def test_unknown_routes_and_methods_are_problems(client: httpx.AsyncClient) -> None:
+    assert_problem(await client.get("/api/v1/no-such-thing"), 404, "not_found")
+    assert_problem(await client.put("/api/v1/auth/login", json={}), 405, "method_not_allowed")
+    r = await client.post(
+        "/api/v1/auth/login", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert_problem(r, 422, "validation_failed")
+
+
+async def test_oversized_json_is_refused_before_it_is_read(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    user = await make_user(runtime)
+    huge = '{"bio": "' + "x" * (1024 * 1024 + 10) + '"}'
+    r = await client.patch(
+        "/api/v1/users/me",
+        content=huge,
+        headers={**user.headers, "content-type": "application/json"},
+    )
+    assert_problem(r, 413, "payload_too_large")
+
+    async def chunks() -> Any:  # no Content-Length: counted as it streams
+        for _ in range(20):
+            yield b"x" * 100_000
+
+    r = await client.patch(
+        "/api/v1/users/me",
+        content=chunks(),
+        headers={**user.headers, "content-type": "application/json"},
+    )
+    assert r.status_code == 413
+    me = (await client.get("/api/v1/users/me", headers=user.headers)).json()
+    assert me["bio"] == ""
+
+
+async def test_readiness_reports_an_unreachable_dependency(make_settings: Any) -> None:
+    settings = make_settings(redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    async with open_runtime(settings) as rt:
+        app = create_app(runtime=rt)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://t"
+            ) as client,
+        ):
+            r = await client.get("/readyz")
+    body = assert_problem(r, 503, "not_ready")
+    assert body["checks"]["cache"].startswith("error")  # type: ignore[index]
+    assert body["checks"]["database"] == "ok"  # type: ignore[index]
