@@ -28,6 +28,7 @@ from reelstack.deps import (
     WriteSession,
     client_ip,
 )
+from reelstack.errors import NotAuthenticated
 from reelstack.social import service as social
 
 router = APIRouter(tags=["accounts"])
@@ -72,9 +73,17 @@ async def refresh(body: RefreshRequest, rt: RuntimeDep, session: WriteSession) -
 
 
 @router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
-async def logout(body: LogoutRequest, viewer: Viewer, session: WriteSession) -> Response:
-    """Revoke this sign-in's refresh tokens."""
-    await service.logout(session, refresh_token=body.refresh_token, family_id=viewer.family_id)
+async def logout(body: LogoutRequest, viewer: OptionalViewer, session: WriteSession) -> Response:
+    """Revoke this sign-in's refresh tokens: the one given, or the access token's sign-in.
+    Holding the refresh token is enough, so a client whose access token expired can still
+    sign out."""
+    if body.refresh_token is None and viewer is None:
+        raise NotAuthenticated("Send the refresh token or an access token to sign out.")
+    await service.logout(
+        session,
+        refresh_token=body.refresh_token,
+        family_id=viewer.family_id if viewer else None,
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

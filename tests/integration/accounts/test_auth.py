@@ -72,6 +72,18 @@ async def test_concurrent_refreshes_with_one_token_cannot_both_win(
     assert sorted(r.status_code for r in results).count(200) <= 1
 
 
+async def test_logout_with_only_the_refresh_token(client: httpx.AsyncClient) -> None:
+    await register_over_http(client, "frank")
+    tokens = (await login(client, "frank")).json()
+    assert_problem(await client.post("/api/v1/auth/logout", json={}), 401, "not_authenticated")
+    out = await client.post("/api/v1/auth/logout", json={"refresh_token": tokens["refresh_token"]})
+    assert out.status_code == 204
+    again = await client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}
+    )
+    assert_problem(again, 401, "invalid_refresh_token")
+
+
 async def test_wrong_password_and_unknown_user_get_the_same_answer(
     client: httpx.AsyncClient,
 ) -> None:
