@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     database_url: str | None = None
     redis_url: str | None = None
     redis_prefix: str = "reelstack:"
+    redis_max_connections: int = 200
     storage_url: str | None = None
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"

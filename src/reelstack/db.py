@@ -152,18 +152,21 @@ class Database:
             try:
                 yield session
             except BaseException as exc:
-                if isinstance(exc, AppError) and exc.keep_changes:
-                    await session.commit()
-                else:
-                    await session.rollback()
+                if not (isinstance(exc, AppError) and exc.keep_changes):
                     session.info.pop(AFTER_COMMIT, None)
-                raise
-            else:
+                    await session.rollback()
+                    raise
                 await session.commit()
-            finally:
-                pending: list[JobRequest] = session.info.pop(AFTER_COMMIT, [])
-            if pending:
-                await dispatch(pending)
+                await self._dispatch_pending(session, dispatch)
+                raise
+            await session.commit()
+            await self._dispatch_pending(session, dispatch)
+
+    @staticmethod
+    async def _dispatch_pending(session: AsyncSession, dispatch: Dispatch) -> None:
+        pending: list[JobRequest] = session.info.pop(AFTER_COMMIT, [])
+        if pending:
+            await dispatch(pending)
 
     async def ping(self) -> None:
         async with self.reader.connect() as conn:

@@ -107,9 +107,10 @@ class PlatformMiddleware:
                 return
             if message["type"] == "http.response.start":
                 status = message["status"]
+                present = {name.lower() for name, _ in message.get("headers", [])}
                 message["headers"] = [
                     *message.get("headers", []),
-                    *SECURITY_HEADERS,
+                    *(h for h in SECURITY_HEADERS if h[0] not in present),
                     (b"x-request-id", request_id),
                 ]
             await send(message)

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstack.accounts.security import AccessTokens, Passwords
@@ -93,11 +93,15 @@ async def open_runtime(
     jobs: JobQueue
     realtime: Broadcaster
     if settings.redis_url:
-        redis = Redis.from_url(settings.redis_url)
+        # Callers wait for a free connection instead of failing once the pool is in use.
+        pool = BlockingConnectionPool.from_url(
+            settings.redis_url, max_connections=settings.redis_max_connections, timeout=10
+        )
+        redis = Redis(connection_pool=pool)
         cache = RedisCache(redis, settings.redis_prefix)
         realtime = RedisBroadcaster(redis, settings.redis_prefix)
         limiter = LimitsRateLimiter.on_redis(
-            settings.redis_url, settings.redis_prefix, enabled=settings.rate_limit_enabled
+            settings.redis_url, settings.redis_prefix, pool, enabled=settings.rate_limit_enabled
         )
         jobs = RedisJobQueue(
             settings.redis_url,

@@ -61,7 +61,8 @@ async def login(
     # Per address and per account: guessing one password needs many IPs, and many IPs still
     # cannot hammer one account.
     await rt.limiter.hit(rt.settings.rate_limit_login, "login-ip", client_ip(request))
-    await rt.limiter.hit(rt.settings.rate_limit_login, "login-account", body.login.lower())
+    account = await service.account_key_for_login(session, body.login)
+    await rt.limiter.hit(rt.settings.rate_limit_login, "login-account", account)
     user = await service.authenticate(session, rt.passwords, body.login, body.password)
     return await service.issue_tokens(session, rt.token_policy, user)
 

@@ -76,6 +76,14 @@ async def register(
     return user
 
 
+async def account_key_for_login(session: AsyncSession, login: str) -> str:
+    """What the per-account sign-in limit counts: the account, whichever name was typed."""
+    login = login.strip().lower()
+    column = User.email if "@" in login else User.username
+    user_id = await session.scalar(select(User.id).where(column == login))
+    return user_id or login
+
+
 async def authenticate(
     session: AsyncSession, passwords: Passwords, login: str, password: str
 ) -> User:

@@ -178,15 +178,16 @@ class _HueyJobQueue:
         if periodic and spec.every_minutes:
             # Every consumer's scheduler fires periodic jobs; only the first one per slot runs.
             slot = int(time.time() // (spec.every_minutes * 60))
-            if not await self._rt.cache.add(
-                f"jobs:periodic:{spec.name}:{slot}", "1", ttl=spec.every_minutes * 120
-            ):
+            slot_key = f"jobs:periodic:{spec.name}:{slot}"
+            if not await self._rt.cache.add(slot_key, "1", ttl=spec.every_minutes * 120):
                 return
         started = time.perf_counter()
         try:
             await spec.fn(self._rt, **payload)
         except Exception:
             log.exception("job %s failed (payload %s)", spec.name, payload)
+            if periodic and spec.every_minutes:
+                await self._rt.cache.delete(slot_key)  # let the retry claim the slot
             raise
         log.info("job %s done in %.1f ms", spec.name, (time.perf_counter() - started) * 1000)
 

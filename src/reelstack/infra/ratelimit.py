@@ -9,6 +9,7 @@ from typing import Protocol
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from redis.asyncio import BlockingConnectionPool
 
 from reelstack.errors import RateLimited
 
@@ -34,8 +35,16 @@ class LimitsRateLimiter:
         return cls(MemoryStorage(), enabled=enabled)
 
     @classmethod
-    def on_redis(cls, url: str, prefix: str, *, enabled: bool = True) -> LimitsRateLimiter:
-        storage = RedisStorage("async+" + url, implementation="redispy", key_prefix=prefix + "rl")
+    def on_redis(
+        cls, url: str, prefix: str, pool: BlockingConnectionPool, *, enabled: bool = True
+    ) -> LimitsRateLimiter:
+        """Counts in Redis, on the runtime's connection pool (closed with the runtime)."""
+        storage = RedisStorage(
+            "async+" + url,
+            implementation="redispy",
+            key_prefix=prefix + "rl",
+            connection_pool=pool,  # type: ignore[arg-type]  # documented; typed too narrowly
+        )
         return cls(storage, enabled=enabled)
 
     def _item(self, rule: str) -> RateLimitItem:

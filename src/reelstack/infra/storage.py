@@ -237,14 +237,18 @@ class S3Storage:
         def remove_all() -> int:
             count = 0
             paginator = self._s3.get_paginator("list_objects_v2")
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=self._k(prefix)):
+            folder = self._k(prefix.rstrip("/")) + "/"
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=folder):
                 keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
                 if keys:
                     self._s3.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
                     count += len(keys)
             return count
 
-        return await asyncio.to_thread(remove_all)
+        exact = 1 if await self.exists(prefix.rstrip("/")) else 0
+        if exact:
+            await self.delete(prefix.rstrip("/"))
+        return exact + await asyncio.to_thread(remove_all)
 
     def signed_url(self, key: str, expires_in: int) -> str:
         url: str = self._s3.generate_presigned_url(

@@ -7,13 +7,47 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.types import Message, Receive, Scope, Send
 
 from reelstack.deps import RuntimeDep
 from reelstack.errors import NotFound
 from reelstack.infra.storage import LocalStorage, StorageError
 
 router = APIRouter(tags=["media"], include_in_schema=False)
+
+
+class StoredFileResponse(FileResponse):
+    """A file that may be deleted while we answer (a replaced avatar, a removed video): if it
+    disappears before the first byte is sent, the client gets a clean 404 instead of a 500."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await super().__call__(scope, receive, tracking_send)
+        except (FileNotFoundError, RuntimeError):
+            if started:
+                raise
+            gone = JSONResponse(
+                {
+                    "type": "about:blank",
+                    "title": "Not Found",
+                    "status": 404,
+                    "detail": "No such file, or its link has expired.",
+                    "code": "media_not_found",
+                    "instance": scope["path"],
+                },
+                status_code=404,
+                media_type="application/problem+json",
+            )
+            await gone(scope, receive, send)
+
 
 CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
@@ -32,7 +66,7 @@ async def media_file(
     rt: RuntimeDep,
     expires: Annotated[int, Query()] = 0,
     sig: Annotated[str, Query(max_length=64)] = "",
-) -> FileResponse:
+) -> StoredFileResponse:
     """A stored object, if the URL was signed by us and has not expired. The signature is only
     ever issued after the visibility check, so a guessed path gets nothing."""
     storage = rt.storage
@@ -48,7 +82,7 @@ async def media_file(
     suffix = path.suffix.lower()
     media_type = CONTENT_TYPES.get(suffix) or mimetypes.guess_type(path.name)[0]
     max_age = max(0, expires - int(time.time()))
-    return FileResponse(
+    return StoredFileResponse(
         path,
         media_type=media_type or "application/octet-stream",
         headers={
