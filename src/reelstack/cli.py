@@ -47,6 +47,13 @@ def serve(
             err=True,
         )
         raise typer.Exit(2)
+    if not settings.migrate_on_start:
+        # Refuse before listening, with one line rather than a start-up traceback.
+        try:
+            asyncio.run(_check_schema(settings))
+        except ConfigurationError as exc:
+            typer.secho(f"configuration error: {exc}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from exc
     uvicorn.run(
         "reelstack.app:create_app",
         factory=True,
@@ -58,6 +65,17 @@ def serve(
         log_level=settings.log_level,
         lifespan="on",
     )
+
+
+async def _check_schema(settings: Settings) -> None:
+    from reelstack.db import Database
+    from reelstack.runtime import prepare_schema
+
+    db = Database(settings.resolved_database_url)
+    try:
+        await prepare_schema(settings, db)
+    finally:
+        await db.dispose()
 
 
 async def _run_worker(settings: Settings, queues: tuple[str, ...]) -> None:
@@ -93,7 +111,11 @@ def worker(
             err=True,
         )
         raise typer.Exit(2)
-    asyncio.run(_run_worker(settings, queues))
+    try:
+        asyncio.run(_run_worker(settings, queues))
+    except ConfigurationError as exc:
+        typer.secho(f"configuration error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from exc
 
 
 async def _migrate(settings: Settings) -> str | None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
+from fastapi.routing import iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from reelstack.deps import RuntimeDep
@@ -47,7 +48,16 @@ async def readyz(request: Request, rt: RuntimeDep) -> Any:
 
 def install_metrics(app: FastAPI) -> None:
     metrics = Metrics()
-    app.add_middleware(PlatformMiddleware, metrics=metrics)
+
+    def route_templates() -> dict[int, str]:
+        # Routers stay nested in FastAPI: a route's own `path` lacks its router's prefix.
+        return {
+            id(c.original_route): c.path_format
+            for c in iter_route_contexts(app.routes)
+            if c.path_format
+        }
+
+    app.add_middleware(PlatformMiddleware, metrics=metrics, route_templates=route_templates)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint() -> Response:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -55,11 +56,17 @@ class PlatformMiddleware:
     """One pass around every HTTP request."""
 
     def __init__(
-        self, app: ASGIApp, metrics: Metrics, max_json_bytes: int = MAX_JSON_BODY_BYTES
+        self,
+        app: ASGIApp,
+        metrics: Metrics,
+        route_templates: Callable[[], dict[int, str]],
+        max_json_bytes: int = MAX_JSON_BODY_BYTES,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_json_bytes = max_json_bytes
+        self._route_templates = route_templates
+        self._templates: dict[int, str] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -143,8 +150,10 @@ class PlatformMiddleware:
 
     def _observe(self, scope: Scope, status: int, started: float) -> None:
         route: Any = scope.get("route")
-        # The route template, never the raw path: ids would explode the label set.
-        name = getattr(route, "path", "unmatched")
+        if self._templates is None:
+            self._templates = self._route_templates()
+        # The full route template, never the raw path: ids would explode the label set.
+        name = self._templates.get(id(route), getattr(route, "path", "unmatched"))
         method = scope.get("method", "")
         self.metrics.requests.labels(method, name, str(status)).inc()
         self.metrics.latency.labels(method, name).observe(time.perf_counter() - started)

@@ -334,10 +334,12 @@ async def count_users(session: AsyncSession) -> int:
 
 
 async def create_admin(session: AsyncSession, passwords: Passwords, data: RegisterRequest) -> User:
-    """Make an admin, or promote the existing account with this username."""
+    """Make an admin, or promote the existing account with this username and give it this
+    password (so the command also recovers a lost admin password)."""
     existing = await session.scalar(select(User).where(User.username == data.username))
     if existing is not None:
         existing.role = Role.ADMIN.value
+        existing.password_hash = await passwords.hash(data.password)
         return existing
     return await register(session, passwords, data, role=Role.ADMIN)
 

@@ -25,11 +25,14 @@ class RevokedButReported(AppError):
 
 
 async def test_following_over_http_pushes_new_follower_to_the_followee(
-        runtime: Runtime, client: httpx.AsyncClient) -> None:
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
     star = await make_user(runtime, "star")
     fan = await make_user(runtime, "fan")
-    async with runtime.realtime.subscribe(user_channel(star.id)) as star_feed, \
-            runtime.realtime.subscribe(user_channel(fan.id)) as fan_feed:
+    async with (
+        runtime.realtime.subscribe(user_channel(star.id)) as star_feed,
+        runtime.realtime.subscribe(user_channel(fan.id)) as fan_feed,
+    ):
         r = await client.post(f"/api/v1/users/{star.id}/follow", headers=fan.headers)
         assert r.status_code == 200, r.text
         assert r.json()["is_following"] is True
@@ -80,12 +83,14 @@ async def test_an_error_that_keeps_its_changes_still_runs_their_handlers(runtime
 
 
 async def test_many_concurrent_follows_each_announce_once(
-        runtime: Runtime, client: httpx.AsyncClient) -> None:
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
     star = await make_user(runtime, "popular")
     fans = [await make_user(runtime, f"fan{i}") for i in range(8)]
     async with runtime.realtime.subscribe(user_channel(star.id)) as feed:
-        responses = await asyncio.gather(*(
-            client.post(f"/api/v1/users/{star.id}/follow", headers=fan.headers) for fan in fans))
+        responses = await asyncio.gather(
+            *(client.post(f"/api/v1/users/{star.id}/follow", headers=fan.headers) for fan in fans)
+        )
         assert [r.status_code for r in responses] == [200] * len(fans)
         heard = [await feed.get(timeout=5) for _ in fans]
         assert await feed.get(timeout=0.3) is None

@@ -51,8 +51,14 @@ def periodic_spec(runs: list[str], fail_first: int = 0) -> JobSpec:
         if len(runs) <= fail_first:
             raise ConnectionError("transient failure")
 
-    return JobSpec(f"tests.periodic.{uuid.uuid4().hex}", tick, "maintenance", retries=1,
-                   retry_delay=0.1, every_minutes=59)
+    return JobSpec(
+        f"tests.periodic.{uuid.uuid4().hex}",
+        tick,
+        "maintenance",
+        retries=1,
+        retry_delay=0.1,
+        every_minutes=59,
+    )
 
 
 async def test_a_job_that_fails_once_is_retried_and_succeeds(runtime: Runtime) -> None:
@@ -91,7 +97,8 @@ async def test_a_periodic_job_runs_once_per_slot(runtime: Runtime) -> None:
 
 @pytest.mark.parametrize("deployment", ["scaleout"])
 async def test_a_periodic_job_runs_once_per_slot_across_workers(
-        runtime: Runtime, make_settings: Any, settings_overrides: dict[str, Any]) -> None:
+    runtime: Runtime, make_settings: Any, settings_overrides: dict[str, Any]
+) -> None:
     runs: list[str] = []
     spec = periodic_spec(runs)
     async with open_runtime(make_settings(**settings_overrides), consume_jobs=True) as worker2:

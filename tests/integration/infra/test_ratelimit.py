@@ -40,7 +40,8 @@ async def login(client: httpx.AsyncClient, who: str, password: str = PASSWORD) -
 
 @pytest.mark.parametrize("settings_overrides", [{"rate_limit_anonymous": "3/minute"}])
 async def test_anonymous_requests_are_limited_per_ip(
-        runtime: Runtime, client: httpx.AsyncClient) -> None:
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
     for _ in range(3):
         assert_problem(await client.get("/api/v1/users/@nobody"), 404, "user_not_found")
     assert_rate_limited(await client.get("/api/v1/users/@nobody"), 60)
@@ -52,10 +53,13 @@ async def test_anonymous_requests_are_limited_per_ip(
         assert_problem(await neighbour.get("/api/v1/users/@nobody"), 404, "user_not_found")
 
 
-@pytest.mark.parametrize("settings_overrides", [
-    {"rate_limit_authenticated": "3/minute", "rate_limit_anonymous": "2/minute"}])
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [{"rate_limit_authenticated": "3/minute", "rate_limit_anonymous": "2/minute"}],
+)
 async def test_signed_in_requests_are_limited_per_user(
-        runtime: Runtime, client: httpx.AsyncClient) -> None:
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
     alice = await make_user(runtime, "alice")
     bob = await make_user(runtime, "bob")
     for _ in range(3):
@@ -100,8 +104,7 @@ async def test_login_is_limited_per_account_across_ips(runtime: Runtime) -> None
 
 
 @pytest.mark.parametrize("settings_overrides", [{"rate_limit_login": "3/minute"}])
-async def test_login_by_email_and_by_username_share_the_account_budget(
-        runtime: Runtime) -> None:
+async def test_login_by_email_and_by_username_share_the_account_budget(runtime: Runtime) -> None:
     await make_user(runtime, "target")
     guesses = ["target", "target@example.com", "Target", "TARGET@example.com"]
     results = []
@@ -115,8 +118,7 @@ async def test_login_by_email_and_by_username_share_the_account_budget(
 
 
 @pytest.mark.parametrize("settings_overrides", [{"rate_limit_register": "2/hour"}])
-async def test_registration_is_limited_per_ip(
-        runtime: Runtime, client: httpx.AsyncClient) -> None:
+async def test_registration_is_limited_per_ip(runtime: Runtime, client: httpx.AsyncClient) -> None:
     assert (await register_over_http(client, "first_one")).status_code == 201
     assert (await register_over_http(client, "second_one")).status_code == 201
     assert_rate_limited(await register_over_http(client, "third_one"), 3600)
@@ -131,8 +133,11 @@ async def test_registration_is_limited_per_ip(
 @pytest.mark.parametrize("deployment", ["scaleout"])
 @pytest.mark.parametrize("settings_overrides", [{"rate_limit_anonymous": "4/minute"}])
 async def test_api_processes_share_one_budget(
-        runtime: Runtime, client: httpx.AsyncClient, make_settings: Any,
-        settings_overrides: dict[str, Any]) -> None:
+    runtime: Runtime,
+    client: httpx.AsyncClient,
+    make_settings: Any,
+    settings_overrides: dict[str, Any],
+) -> None:
     """Behind a load balancer each request may land on another process; the limit still holds."""
     async with open_runtime(make_settings(**settings_overrides)) as other_process:
         async with client_at(other_process, "198.51.100.7") as via_other:  # same address
@@ -143,6 +148,7 @@ async def test_api_processes_share_one_budget(
 
 
 async def test_a_burst_of_concurrent_requests_within_the_limit_all_succeed(
-        runtime: Runtime, client: httpx.AsyncClient) -> None:
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
     responses = await asyncio.gather(*(client.get("/api/v1/users/@nobody") for _ in range(150)))
     assert {r.status_code for r in responses} == {404}

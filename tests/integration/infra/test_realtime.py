@@ -51,13 +51,16 @@ async def test_a_closed_subscription_receives_nothing_more(runtime: Runtime) -> 
 
 
 @pytest.mark.parametrize("deployment", ["scaleout"])
-async def test_a_message_crosses_to_another_process(runtime: Runtime, make_settings: Any,
-                                                    settings_overrides: dict[str, Any]) -> None:
+async def test_a_message_crosses_to_another_process(
+    runtime: Runtime, make_settings: Any, settings_overrides: dict[str, Any]
+) -> None:
     """An API process publishes; a client connected to a different API process hears it."""
     async with open_runtime(make_settings(**settings_overrides)) as other_process:
         assert other_process.realtime is not runtime.realtime
-        async with other_process.realtime.subscribe("user:alice") as sub, \
-                runtime.realtime.subscribe("user:alice") as local:
+        async with (
+            other_process.realtime.subscribe("user:alice") as sub,
+            runtime.realtime.subscribe("user:alice") as local,
+        ):
             await runtime.realtime.publish("user:alice", {"type": "new_follower", "n": 1})
             assert await sub.get(timeout=2) == {"type": "new_follower", "n": 1}
             assert await local.get(timeout=2) == {"type": "new_follower", "n": 1}

@@ -87,12 +87,23 @@ async def test_delete_prefix_accepts_a_trailing_slash(runtime: Runtime) -> None:
     assert await storage.exists("avatars/u1/k2/small.webp") is True
 
 
-@pytest.mark.parametrize("key", [
-    "../escape.txt", "videos/../../escape.txt", "/etc/escape.txt", "videos\\..\\escape.txt",
-    "videos/a\x00.txt", "", "videos//a.txt", "./a.txt", "videos/.",
-])
-async def test_keys_that_could_escape_are_refused(runtime: Runtime, tmp_path: Path,
-                                                  key: str) -> None:
+@pytest.mark.parametrize(
+    "key",
+    [
+        "../escape.txt",
+        "videos/../../escape.txt",
+        "/etc/escape.txt",
+        "videos\\..\\escape.txt",
+        "videos/a\x00.txt",
+        "",
+        "videos//a.txt",
+        "./a.txt",
+        "videos/.",
+    ],
+)
+async def test_keys_that_could_escape_are_refused(
+    runtime: Runtime, tmp_path: Path, key: str
+) -> None:
     storage = runtime.storage
     before = files_under(tmp_path)
     with pytest.raises(StorageError):
@@ -107,8 +118,9 @@ async def test_keys_that_could_escape_are_refused(runtime: Runtime, tmp_path: Pa
         storage.signed_url(key, 60)
     # Nothing was written anywhere: not in the data directory, not beside it.
     assert files_under(tmp_path) == before
-    assert not any_exists(tmp_path / "escape.txt", tmp_path.parent / "escape.txt",
-                          Path("/etc/escape.txt"))
+    assert not any_exists(
+        tmp_path / "escape.txt", tmp_path.parent / "escape.txt", Path("/etc/escape.txt")
+    )
 
 
 async def test_an_escaping_prefix_is_refused(runtime: Runtime, tmp_path: Path) -> None:
@@ -124,7 +136,8 @@ async def test_an_escaping_prefix_is_refused(runtime: Runtime, tmp_path: Path) -
 
 @pytest.mark.parametrize("deployment", ["embedded"])
 async def test_a_symlink_out_of_the_media_directory_is_not_followed(
-        runtime: Runtime, tmp_path: Path, client: httpx.AsyncClient) -> None:
+    runtime: Runtime, tmp_path: Path, client: httpx.AsyncClient
+) -> None:
     root = local_root(runtime)
     assert root is not None
     outside = tmp_path / "outside"
@@ -143,13 +156,15 @@ async def test_a_symlink_out_of_the_media_directory_is_not_followed(
 
 # -- signed URLs: served by the app (embedded) or by the object store (scale-out) ---------------
 
+
 async def _signed_media(runtime: Runtime, key: str, content_type: str) -> str:
     await runtime.storage.put_bytes(key, SEGMENT, content_type)
     return runtime.storage.signed_url(key, 60)
 
 
 async def test_signed_url_serves_the_object_with_range(
-        runtime: Runtime, client: httpx.AsyncClient) -> None:
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
     if isinstance(runtime.storage, LocalStorage):
         await _app_served_url_serves_the_file(client, runtime)
     else:
@@ -205,7 +220,8 @@ async def _presigned_url_serves_the_object(runtime: Runtime) -> None:
 
 
 async def test_tampered_expired_or_unsigned_media_urls_get_404(
-        runtime: Runtime, client: httpx.AsyncClient) -> None:
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
     key = "videos/v1/thumb.jpg"
     await runtime.storage.put_bytes(key, b"\xff\xd8jpeg", "image/jpeg")
     good = runtime.signer.sign(key, 60)
@@ -222,13 +238,13 @@ async def test_tampered_expired_or_unsigned_media_urls_get_404(
     sig, expires = params["sig"][0], int(params["expires"][0])
     flipped = ("A" if sig[0] != "A" else "B") + sig[1:]
     attempts = [
-        f"{path}?expires={expires}&sig={flipped}",                       # forged signature
-        f"{path}?expires={expires + 3600}&sig={sig}",                    # stretched expiry
-        f"/media/videos/v1/other.jpg?expires={expires}&sig={sig}",       # another file
-        path,                                                             # no signature
-        runtime.signer.sign(key, 60, now=time.time() - 3600),             # long expired
-        runtime.storage.signed_url(key, -5),                              # expired at birth
-        runtime.signer.sign("videos/v1/missing.jpg", 60),                 # signed, but absent
+        f"{path}?expires={expires}&sig={flipped}",  # forged signature
+        f"{path}?expires={expires + 3600}&sig={sig}",  # stretched expiry
+        f"/media/videos/v1/other.jpg?expires={expires}&sig={sig}",  # another file
+        path,  # no signature
+        runtime.signer.sign(key, 60, now=time.time() - 3600),  # long expired
+        runtime.storage.signed_url(key, -5),  # expired at birth
+        runtime.signer.sign("videos/v1/missing.jpg", 60),  # signed, but absent
     ]
     for url in attempts:
         assert_problem(await client.get(url), 404, "media_not_found")
