@@ -8,6 +8,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# Precompiled bytecode: every process (server, worker, test child) starts seconds faster.
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: run test install lint typecheck check migrate worker clean
 
