@@ -55,16 +55,15 @@ async def register(
 
 @router.post("/auth/login")
 async def login(
-    body: LoginRequest, request: Request, rt: RuntimeDep, session: WriteSession
+    body: LoginRequest, request: Request, rt: RuntimeDep, read: ReadSession, write: WriteSession
 ) -> TokenPair:
-    """Sign in with a username or email; a 15-minute access token and a 30-day refresh token."""
-    # Per address and per account: guessing one password needs many IPs, and many IPs still
-    # cannot hammer one account.
+    """Sign in with a username or email; a 15-minute access token and a 30-day refresh token.
+    Attempts are limited per address; failed ones also per account."""
     await rt.limiter.hit(rt.settings.rate_limit_login, "login-ip", client_ip(request))
-    account = await service.account_key_for_login(session, body.login)
-    await rt.limiter.hit(rt.settings.rate_limit_login, "login-account", account)
-    user = await service.authenticate(session, rt.passwords, body.login, body.password)
-    return await service.issue_tokens(session, rt.token_policy, user)
+    guard = service.LoginGuard(rt.limiter, rt.settings.rate_limit_login)
+    return await service.login(
+        read, write, rt.passwords, rt.token_policy, guard, body.login, body.password
+    )
 
 
 @router.post("/auth/refresh")
@@ -106,10 +105,15 @@ async def update_me(
 
 @router.post("/users/me/password", status_code=status.HTTP_204_NO_CONTENT)
 async def change_password(
-    body: ChangePasswordRequest, viewer: Viewer, rt: RuntimeDep, session: WriteSession
+    body: ChangePasswordRequest,
+    viewer: Viewer,
+    rt: RuntimeDep,
+    read: ReadSession,
+    session: WriteSession,
 ) -> Response:
     """Change the password; every other signed-in device is signed out."""
     await service.change_password(
+        read,
         session,
         rt.passwords,
         viewer.user_id,

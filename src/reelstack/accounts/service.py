@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +25,7 @@ from reelstack.errors import Conflict, NotAuthenticated, NotFound, PayloadTooLar
 from reelstack.events import UserRegistered
 from reelstack.infra.events import publish
 from reelstack.infra.ids import looks_like_id, new_id
+from reelstack.infra.ratelimit import RateLimiter
 from reelstack.infra.storage import Storage
 
 
@@ -46,6 +47,9 @@ async def register(
     session: AsyncSession, passwords: Passwords, data: RegisterRequest, *, role: Role = Role.USER
 ) -> User:
     email = normalize_email(str(data.email))
+    # Hash before the first query: on SQLite that query takes the write lock, and argon2's
+    # tens of milliseconds must not stall every other writer.
+    password_hash = await passwords.hash(data.password)
     if await _username_taken(session, data.username):
         raise Conflict("That username is taken.", code="username_taken")
     if await session.scalar(select(User.id).where(User.email == email)) is not None:
@@ -54,7 +58,7 @@ async def register(
         id=new_id(),
         username=data.username,
         email=email,
-        password_hash=await passwords.hash(data.password),
+        password_hash=password_hash,
         display_name=data.display_name or data.username,
         bio="",
         role=role.value,
@@ -76,29 +80,51 @@ async def register(
     return user
 
 
-async def account_key_for_login(session: AsyncSession, login: str) -> str:
-    """What the per-account sign-in limit counts: the account, whichever name was typed."""
-    login = login.strip().lower()
-    column = User.email if "@" in login else User.username
-    user_id = await session.scalar(select(User.id).where(column == login))
-    return user_id or login
+INVALID_CREDENTIALS = "Wrong username, email or password."
 
 
-async def authenticate(
-    session: AsyncSession, passwords: Passwords, login: str, password: str
-) -> User:
-    """The user for these credentials; an unknown login and a wrong password look the same."""
+async def _user_for_login(session: AsyncSession, login: str) -> User | None:
     login = login.strip().lower()
     column = User.email if "@" in login else User.username
-    user = await session.scalar(select(User).where(column == login))
+    user: User | None = await session.scalar(select(User).where(column == login))
+    return user
+
+
+@dataclass(frozen=True)
+class LoginGuard:
+    """The per-account budget of failed sign-ins."""
+
+    limiter: RateLimiter
+    rule: str
+
+
+async def login(
+    read: AsyncSession,
+    write: AsyncSession,
+    passwords: Passwords,
+    policy: TokenPolicy,
+    guard: LoginGuard,
+    login: str,
+    password: str,
+) -> TokenPair:
+    """Sign in. The password is checked outside any write transaction. Only failures count
+    against the account, and an email and a username count as the same account, so the owner
+    signing in never spends the budget an attacker is burning. An unknown login and a wrong
+    password take the same time and get the same answer."""
+    user = await _user_for_login(read, login)
+    account = user.id if user is not None else login.strip().lower()
+    await guard.limiter.check(guard.rule, "login-account", account)
     valid = await passwords.verify(user.password_hash if user else None, password)
     if user is None or not valid or not user.is_active:
-        raise NotAuthenticated(
-            "Wrong username, email or password.", code="invalid_credentials", headers={}
-        )
-    if passwords.needs_rehash(user.password_hash):
-        user.password_hash = await passwords.hash(password)
-    return user
+        await guard.limiter.hit(guard.rule, "login-account", account)
+        raise NotAuthenticated(INVALID_CREDENTIALS, code="invalid_credentials", headers={})
+    rehashed = (
+        await passwords.hash(password) if passwords.needs_rehash(user.password_hash) else None
+    )
+    account_row = await get_user(write, user.id)
+    if rehashed is not None:
+        account_row.password_hash = rehashed
+    return await issue_tokens(write, policy, account_row)
 
 
 async def issue_tokens(
@@ -184,19 +210,28 @@ async def logout(
 
 
 async def change_password(
-    session: AsyncSession,
+    read: AsyncSession,
+    write: AsyncSession,
     passwords: Passwords,
     user_id: str,
     current: str,
     new: str,
     keep_family: str,
 ) -> None:
-    user = await get_user(session, user_id)
-    if not await passwords.verify(user.password_hash, current):
+    """Set a new password; every other signed-in device has to sign in again. Both argon2 runs
+    happen before the write transaction starts."""
+    old_hash = (await get_user(read, user_id)).password_hash
+    if not await passwords.verify(old_hash, current):
         raise Unprocessable("The current password is wrong.", code="invalid_credentials")
-    user.password_hash = await passwords.hash(new)
-    # Every other signed-in device has to sign in again with the new password.
-    await session.execute(
+    new_hash = await passwords.hash(new)
+    changed = await write.execute(
+        update(User)
+        .where(User.id == user_id, User.password_hash == old_hash)
+        .values(password_hash=new_hash)
+    )
+    if changed.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict("The password was changed meanwhile; try again.", code="password_changed")
+    await write.execute(
         update(RefreshToken)
         .where(
             RefreshToken.user_id == user_id,
@@ -258,15 +293,48 @@ async def adjust_counts(
         await session.execute(update(User).where(User.id == user_id).values(**values))
 
 
-async def set_follow_counts(session: AsyncSession, counts: dict[str, tuple[int, int]]) -> int:
-    """Overwrite follower/following counts recomputed from the follow rows."""
-    for user_id, (followers, following) in counts.items():
+async def adjust_counts_of(session: AsyncSession, user_ids: list[str], *, following: int) -> None:
+    """The same atomic increment for many users in one statement."""
+    if user_ids and following:
         await session.execute(
             update(User)
-            .where(User.id == user_id)
+            .where(User.id.in_(user_ids))
+            .values(following_count=User.following_count + following)
+        )
+
+
+async def lock_users(session: AsyncSession, user_ids: list[str]) -> None:
+    """Row locks on these users, always taken in id order so two transactions never wait on
+    each other in a cycle. SQLite serialises writers already and ignores FOR UPDATE."""
+    await session.execute(
+        select(User.id)
+        .where(User.id.in_(sorted(set(user_ids))))
+        .order_by(User.id)
+        .with_for_update()
+    )
+
+
+async def repair_follow_counts(
+    session: AsyncSession,
+    stored: dict[str, tuple[int, int]],
+    recomputed: dict[str, tuple[int, int]],
+) -> int:
+    """Write recomputed counts, but only where the stored ones are still what the recount saw:
+    an increment that committed meanwhile is not overwritten (the next run settles it)."""
+    repaired = 0
+    for user_id, (followers, following) in recomputed.items():
+        seen_followers, seen_following = stored[user_id]
+        result = await session.execute(
+            update(User)
+            .where(
+                User.id == user_id,
+                User.follower_count == seen_followers,
+                User.following_count == seen_following,
+            )
             .values(follower_count=followers, following_count=following)
         )
-    return len(counts)
+        repaired += result.rowcount  # type: ignore[attr-defined]
+    return repaired
 
 
 async def follow_counts_page(
@@ -329,17 +397,21 @@ async def remove_avatar(session: AsyncSession, user_id: str) -> None:
     await _set_avatar_key(session, user_id, None)
 
 
-async def count_users(session: AsyncSession) -> int:
-    return int(await session.scalar(select(func.count()).select_from(User)) or 0)
-
-
 async def create_admin(session: AsyncSession, passwords: Passwords, data: RegisterRequest) -> User:
     """Make an admin, or promote the existing account with this username and give it this
     password (so the command also recovers a lost admin password)."""
+    password_hash = await passwords.hash(data.password)
     existing = await session.scalar(select(User).where(User.username == data.username))
     if existing is not None:
         existing.role = Role.ADMIN.value
-        existing.password_hash = await passwords.hash(data.password)
+        existing.is_active = True
+        existing.password_hash = password_hash
+        # Whoever held the old password is signed out.
+        await session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.user_id == existing.id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
         return existing
     return await register(session, passwords, data, role=Role.ADMIN)
 

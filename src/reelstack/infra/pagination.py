@@ -5,16 +5,19 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Annotated, Any, Generic, TypeVar
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel
+from sqlalchemy import Select, tuple_
 
 from reelstack.errors import Unprocessable
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 T = TypeVar("T")
+S = TypeVar("S", bound="Select[*tuple[Any, ...]]")
 
 PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page.")]
 Cursor = Annotated[
@@ -41,7 +44,34 @@ def decode_cursor(cursor: str | None, *keys: str) -> dict[str, Any] | None:
     return position
 
 
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    next_cursor: str | None
-    has_more: bool
+@dataclass(frozen=True)
+class Keyset:
+    """Newest-first keyset paging on (a timestamp column, a unique tie-breaker column)."""
+
+    time_column: Any
+    tie_column: Any
+
+    def apply(self, query: S, cursor: str | None, limit: int) -> S:
+        """`query` restricted to rows after `cursor`, newest first, one extra row to see if
+        there is a next page."""
+        position = decode_cursor(cursor, "t", "id")
+        if position is not None:
+            try:
+                after = datetime.fromisoformat(position["t"])
+            except ValueError:
+                raise Unprocessable(
+                    "The cursor is not one this list gave out.", code="invalid_cursor"
+                ) from None
+            query = query.where(
+                tuple_(self.time_column, self.tie_column) < tuple_(after, position["id"])
+            )
+        return query.order_by(self.time_column.desc(), self.tie_column.desc()).limit(limit + 1)
+
+
+def next_cursor(rows: list[T], limit: int, position: Any) -> tuple[list[T], str | None]:
+    """Cut the extra row off a keyset page; `position(row)` gives (time, id) of a row."""
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    moment, tie = position(rows[-1])
+    return rows, encode_cursor({"t": moment.isoformat(), "id": tie})

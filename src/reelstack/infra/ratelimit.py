@@ -20,6 +20,10 @@ class RateLimiter(Protocol):
         RateLimited with the seconds to wait once it is spent."""
         ...
 
+    async def check(self, rule: str, *identity: str) -> None:
+        """Raise RateLimited if `rule` is spent for `identity`, without counting a request."""
+        ...
+
     async def reset(self) -> None: ...
 
 
@@ -57,8 +61,17 @@ class LimitsRateLimiter:
         if not self.enabled:
             return
         item = self._item(rule)
-        if await self._limiter.hit(item, *identity):
+        if not await self._limiter.hit(item, *identity):
+            await self._refuse(item, *identity)
+
+    async def check(self, rule: str, *identity: str) -> None:
+        if not self.enabled:
             return
+        item = self._item(rule)
+        if not await self._limiter.test(item, *identity):
+            await self._refuse(item, *identity)
+
+    async def _refuse(self, item: RateLimitItem, *identity: str) -> None:
         stats = await self._limiter.get_window_stats(item, *identity)
         raise RateLimited(retry_after=math.ceil(max(0.0, stats.reset_time - time.time())))
 

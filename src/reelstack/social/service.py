@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, delete, func, or_, select, tuple_
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstack.accounts import service as accounts
@@ -15,7 +15,7 @@ from reelstack.errors import Conflict, Forbidden, NotFound, Unprocessable
 from reelstack.events import FollowRequested, UserFollowed
 from reelstack.infra.events import publish
 from reelstack.infra.ids import new_id
-from reelstack.infra.pagination import decode_cursor, encode_cursor
+from reelstack.infra.pagination import Keyset, next_cursor
 from reelstack.social.models import Block, Follow, FollowRequest
 from reelstack.social.visibility import NO_RELATIONSHIP, Audience, Relationship, can_view
 
@@ -93,18 +93,36 @@ async def visible_user(
     return user, relation
 
 
-async def _add_follow(session: AsyncSession, follower_id: str, followee_id: str) -> bool:
+async def _lock_pair(session: AsyncSession, a: str, b: str) -> None:
+    """Serialise every graph change between two users. Without it, on PostgreSQL a follow could
+    commit past a concurrent block, and two users following each other at once deadlock."""
+    await accounts.lock_users(session, [a, b])
+
+
+async def _add_follows(session: AsyncSession, follower_ids: list[str], followee_id: str) -> int:
+    """Insert follows of `followee_id` that do not exist yet, moving both sides' counts by
+    exactly the rows inserted. Returns that number."""
+    if not follower_ids:
+        return 0
+    now = utcnow()
     inserted = await session.execute(
         insert_ignoring_conflicts(session, Follow.__table__)
-        .values(follower_id=follower_id, followee_id=followee_id, created_at=utcnow())
+        .values(
+            [
+                {"follower_id": f, "followee_id": followee_id, "created_at": now}
+                for f in follower_ids
+            ]
+        )
         .returning(Follow.__table__.c.follower_id)
     )
-    if inserted.first() is None:
-        return False
-    await accounts.adjust_counts(session, followee_id, followers=1)
-    await accounts.adjust_counts(session, follower_id, following=1)
-    publish(session, UserFollowed(follower_id=follower_id, followee_id=followee_id))
-    return True
+    new_followers = list(inserted.scalars())
+    if not new_followers:
+        return 0
+    await accounts.adjust_counts(session, followee_id, followers=len(new_followers))
+    await accounts.adjust_counts_of(session, new_followers, following=1)
+    for follower_id in new_followers:
+        publish(session, UserFollowed(follower_id=follower_id, followee_id=followee_id))
+    return len(new_followers)
 
 
 async def _remove_follow(session: AsyncSession, follower_id: str, followee_id: str) -> bool:
@@ -120,21 +138,33 @@ async def _remove_follow(session: AsyncSession, follower_id: str, followee_id: s
     return True
 
 
+async def _locked_visible_user(
+    session: AsyncSession, viewer_id: str, ref: str
+) -> tuple[User, Relationship]:
+    """`visible_user` read under the pair's lock, so the answer holds until commit."""
+    target = await accounts.find_user(session, ref)
+    await _lock_pair(session, viewer_id, target.id)
+    return await visible_user(session, viewer_id, target.id)
+
+
 async def follow(session: AsyncSession, viewer_id: str, ref: str) -> FollowState:
     """Follow a user; for a private account, ask to. Doing it twice changes nothing."""
-    target, relation = await visible_user(session, viewer_id, ref)
+    target, relation = await _locked_visible_user(session, viewer_id, ref)
     if target.id == viewer_id:
         raise Unprocessable("You cannot follow yourself.", code="cannot_follow_self")
     if relation.is_blocking:
         raise Conflict("You block this user; unblock them first.", code="user_blocked")
-    requested = relation.follow_requested
+    following = relation.is_following or not target.is_private
     if not relation.is_following:
         if target.is_private:
             request_id = new_id()
             inserted = await session.execute(
                 insert_ignoring_conflicts(session, FollowRequest.__table__)
                 .values(
-                    id=request_id, requester_id=viewer_id, target_id=target.id, created_at=utcnow()
+                    id=request_id,
+                    requester_id=viewer_id,
+                    target_id=target.id,
+                    created_at=utcnow(),
                 )
                 .returning(FollowRequest.__table__.c.id)
             )
@@ -145,18 +175,14 @@ async def follow(session: AsyncSession, viewer_id: str, ref: str) -> FollowState
                         request_id=request_id, requester_id=viewer_id, target_id=target.id
                     ),
                 )
-            requested = True
         else:
-            await _add_follow(session, viewer_id, target.id)
-    following = relation.is_following or not target.is_private
-    return FollowState(
-        following, requested and not following, await accounts.follower_count(session, target.id)
-    )
+            await _add_follows(session, [viewer_id], target.id)
+    return FollowState(following, not following, await accounts.follower_count(session, target.id))
 
 
 async def unfollow(session: AsyncSession, viewer_id: str, ref: str) -> FollowState:
     """Stop following, or withdraw a pending request. Doing it twice changes nothing."""
-    target, _ = await visible_user(session, viewer_id, ref)
+    target, _ = await _locked_visible_user(session, viewer_id, ref)
     await _remove_follow(session, viewer_id, target.id)
     await session.execute(
         delete(FollowRequest).where(
@@ -166,32 +192,41 @@ async def unfollow(session: AsyncSession, viewer_id: str, ref: str) -> FollowSta
     return FollowState(False, False, await accounts.follower_count(session, target.id))
 
 
-async def _pending_request(session: AsyncSession, viewer_id: str, request_id: str) -> FollowRequest:
+async def approve_request(session: AsyncSession, viewer_id: str, request_id: str) -> None:
     request = await session.get(FollowRequest, request_id)
     if request is None or request.target_id != viewer_id:
         raise NotFound("No such follow request.", code="follow_request_not_found")
-    return request
-
-
-async def approve_request(session: AsyncSession, viewer_id: str, request_id: str) -> None:
-    request = await _pending_request(session, viewer_id, request_id)
-    await session.delete(request)
-    await _add_follow(session, request.requester_id, viewer_id)
+    await _lock_pair(session, request.requester_id, viewer_id)
+    # Delete first: of two concurrent approvals only the one that removed the row goes on.
+    removed = await session.execute(
+        delete(FollowRequest).where(FollowRequest.id == request_id).returning(FollowRequest.id)
+    )
+    if removed.first() is not None:
+        await _add_follows(session, [request.requester_id], viewer_id)
 
 
 async def decline_request(session: AsyncSession, viewer_id: str, request_id: str) -> None:
-    await session.delete(await _pending_request(session, viewer_id, request_id))
+    removed = await session.execute(
+        delete(FollowRequest)
+        .where(FollowRequest.id == request_id, FollowRequest.target_id == viewer_id)
+        .returning(FollowRequest.id)
+    )
+    if removed.first() is None:
+        raise NotFound("No such follow request.", code="follow_request_not_found")
 
 
 async def approve_all_requests(session: AsyncSession, user_id: str) -> int:
-    """An account that turns public lets everyone who asked in, as people expect."""
-    requests = list(
-        await session.scalars(select(FollowRequest).where(FollowRequest.target_id == user_id))
+    """An account that turns public lets everyone who asked in, as people expect: one insert,
+    one delete and two counter updates, however many were waiting."""
+    requesters = list(
+        await session.scalars(
+            delete(FollowRequest)
+            .where(FollowRequest.target_id == user_id)
+            .returning(FollowRequest.requester_id)
+        )
     )
-    for request in requests:
-        await session.delete(request)
-        await _add_follow(session, request.requester_id, user_id)
-    return len(requests)
+    await accounts.lock_users(session, [user_id, *requesters])
+    return await _add_follows(session, requesters, user_id)
 
 
 async def block(session: AsyncSession, viewer_id: str, ref: str) -> None:
@@ -200,6 +235,7 @@ async def block(session: AsyncSession, viewer_id: str, ref: str) -> None:
     target = await accounts.find_user(session, ref)
     if target.id == viewer_id:
         raise Unprocessable("You cannot block yourself.", code="cannot_block_self")
+    await _lock_pair(session, viewer_id, target.id)
     await session.execute(
         insert_ignoring_conflicts(session, Block.__table__).values(
             blocker_id=viewer_id, blocked_id=target.id, created_at=utcnow()
@@ -232,6 +268,10 @@ class Edge:
     created_at: datetime
     request_id: str | None = None
 
+    @property
+    def position(self) -> tuple[datetime, str]:
+        return self.created_at, self.request_id or self.user_id
+
 
 @dataclass(frozen=True)
 class EdgePage:
@@ -239,29 +279,9 @@ class EdgePage:
     next_cursor: str | None
 
 
-def _page(rows: list[Edge], limit: int) -> EdgePage:
-    more = len(rows) > limit
-    rows = rows[:limit]
-    cursor = (
-        encode_cursor(
-            {"t": rows[-1].created_at.isoformat(), "id": rows[-1].request_id or rows[-1].user_id}
-        )
-        if more and rows
-        else None
-    )
-    return EdgePage(rows, cursor)
-
-
-def _after(cursor: str | None) -> tuple[datetime, str] | None:
-    position = decode_cursor(cursor, "t", "id")
-    if position is None:
-        return None
-    try:
-        return datetime.fromisoformat(position["t"]), position["id"]
-    except ValueError:
-        raise Unprocessable(
-            "The cursor is not one this list gave out.", code="invalid_cursor"
-        ) from None
+def _edge_page(rows: list[Edge], limit: int) -> EdgePage:
+    edges, cursor = next_cursor(rows, limit, lambda edge: edge.position)
+    return EdgePage(edges, cursor)
 
 
 async def follow_list(
@@ -278,49 +298,38 @@ async def follow_list(
     audience = Audience.FOLLOWERS if owner.is_private else Audience.PUBLIC
     if not can_view(viewer_id, owner.id, audience, relation):
         raise Forbidden("This account is private.", code="private_account")
-    me, other = (
+    mine, other = (
         (Follow.followee_id, Follow.follower_id)
         if followers
         else (Follow.follower_id, Follow.followee_id)
     )
-    query = select(other, Follow.created_at).where(me == owner.id)
-    after = _after(cursor)
-    if after is not None:
-        query = query.where(tuple_(Follow.created_at, other) < tuple_(*after))
-    rows = (
-        await session.execute(
-            query.order_by(Follow.created_at.desc(), other.desc()).limit(limit + 1)
-        )
-    ).all()
-    return _page([Edge(uid, created) for uid, created in rows], limit)
+    query = Keyset(Follow.created_at, other).apply(
+        select(other, Follow.created_at).where(mine == owner.id), cursor, limit
+    )
+    rows = (await session.execute(query)).all()
+    return _edge_page([Edge(uid, created) for uid, created in rows], limit)
 
 
 async def incoming_requests(
     session: AsyncSession, viewer_id: str, *, cursor: str | None, limit: int
 ) -> EdgePage:
-    query = select(FollowRequest).where(FollowRequest.target_id == viewer_id)
-    after = _after(cursor)
-    if after is not None:
-        query = query.where(tuple_(FollowRequest.created_at, FollowRequest.id) < tuple_(*after))
-    rows = await session.scalars(
-        query.order_by(FollowRequest.created_at.desc(), FollowRequest.id.desc()).limit(limit + 1)
+    query = Keyset(FollowRequest.created_at, FollowRequest.id).apply(
+        select(FollowRequest).where(FollowRequest.target_id == viewer_id), cursor, limit
     )
-    return _page([Edge(r.requester_id, r.created_at, r.id) for r in rows], limit)
+    rows = await session.scalars(query)
+    return _edge_page([Edge(r.requester_id, r.created_at, r.id) for r in rows], limit)
 
 
 async def blocked_users(
     session: AsyncSession, viewer_id: str, *, cursor: str | None, limit: int
 ) -> EdgePage:
-    query = select(Block.blocked_id, Block.created_at).where(Block.blocker_id == viewer_id)
-    after = _after(cursor)
-    if after is not None:
-        query = query.where(tuple_(Block.created_at, Block.blocked_id) < tuple_(*after))
-    rows = (
-        await session.execute(
-            query.order_by(Block.created_at.desc(), Block.blocked_id.desc()).limit(limit + 1)
-        )
-    ).all()
-    return _page([Edge(uid, created) for uid, created in rows], limit)
+    query = Keyset(Block.created_at, Block.blocked_id).apply(
+        select(Block.blocked_id, Block.created_at).where(Block.blocker_id == viewer_id),
+        cursor,
+        limit,
+    )
+    rows = (await session.execute(query)).all()
+    return _edge_page([Edge(uid, created) for uid, created in rows], limit)
 
 
 RECOUNT_BATCH = 1000
@@ -358,20 +367,20 @@ async def recount_follow_counts(
         for uid, counts in stored.items()
         if counts != (followers.get(uid, 0), following.get(uid, 0))
     }
-    await accounts.set_follow_counts(session, drifted)
-    return len(drifted), (ids[-1] if len(ids) == batch else None)
+    repaired = await accounts.repair_follow_counts(session, stored, drifted)
+    return repaired, (ids[-1] if len(ids) == batch else None)
 
 
 async def hydrate(
-    session: AsyncSession, viewer_id: str | None, page: EdgePage
+    session: AsyncSession, viewer_id: str | None, page: EdgePage, *, hide_blockers: bool = True
 ) -> list[tuple[Edge, User, Relationship]]:
     """The users of a page with the viewer's relationship to each, in a fixed number of queries.
-    Users who block the viewer are left out."""
+    Users who block the viewer are left out, except from the viewer's own block list."""
     ids = [edge.user_id for edge in page.edges]
     users = await accounts.get_users(session, ids)
     relations = await relationships(session, viewer_id, ids)
     return [
         (edge, users[edge.user_id], relations[edge.user_id])
         for edge in page.edges
-        if edge.user_id in users and not relations[edge.user_id].is_blocked_by
+        if edge.user_id in users and not (hide_blockers and relations[edge.user_id].is_blocked_by)
     ]

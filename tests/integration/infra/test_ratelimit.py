@@ -117,6 +117,19 @@ async def test_login_by_email_and_by_username_share_the_account_budget(runtime: 
     assert_rate_limited(results[3], 60)
 
 
+@pytest.mark.parametrize("settings_overrides", [{"rate_limit_login": "3/minute"}])
+async def test_successful_sign_ins_do_not_spend_the_account_budget(runtime: Runtime) -> None:
+    await make_user(runtime, "owner")
+    for i in range(5):  # more than the limit, each from its own address
+        async with client_at(runtime, f"203.0.113.{100 + i}") as device:
+            assert (await login(device, "owner")).status_code == 200
+    for i in range(3):
+        async with client_at(runtime, f"203.0.113.{110 + i}") as bot:
+            assert_problem(await login(bot, "owner", "wrong guess"), 401, "invalid_credentials")
+    async with client_at(runtime, "203.0.113.120") as bot:
+        assert_rate_limited(await login(bot, "owner", "wrong guess"), 60)
+
+
 @pytest.mark.parametrize("settings_overrides", [{"rate_limit_register": "2/hour"}])
 async def test_registration_is_limited_per_ip(runtime: Runtime, client: httpx.AsyncClient) -> None:
     assert (await register_over_http(client, "first_one")).status_code == 201

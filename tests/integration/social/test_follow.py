@@ -9,6 +9,7 @@ import httpx
 from sqlalchemy import func, select, update
 
 from reelstack.accounts.models import User
+from reelstack.errors import NotFound
 from reelstack.runtime import Runtime
 from reelstack.social.models import Follow
 from reelstack.social.tasks import recount_follow_counts
@@ -234,3 +235,47 @@ async def test_list_pages_use_a_fixed_number_of_queries(
         fan = await make_user(runtime)
         await client.post(f"/api/v1/users/{star.id}/follow", headers=fan.headers)
     assert await count_queries(2) == await count_queries(12)
+
+
+async def test_users_following_each_other_at_once_never_deadlock(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    pairs = [(await make_user(runtime), await make_user(runtime)) for _ in range(15)]
+    responses = await asyncio.gather(
+        *(client.post(f"/api/v1/users/{b.id}/follow", headers=a.headers) for a, b in pairs),
+        *(client.post(f"/api/v1/users/{a.id}/follow", headers=b.headers) for a, b in pairs),
+    )
+    assert [r.status_code for r in responses] == [200] * 30
+    for a, b in pairs:
+        seen = await profile(client, a.id, b)
+        assert seen["is_following"] and seen["is_followed_by"]
+        assert seen["stats"]["followers"] == 1 and seen["stats"]["following"] == 1
+
+
+async def test_a_follow_racing_a_block_never_outlives_the_block(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    from reelstack.social import service
+    from reelstack.social.models import Block
+
+    pairs = [(await make_user(runtime), await make_user(runtime)) for _ in range(30)]
+
+    async def blocking(victim: TestUser, pest: TestUser) -> None:
+        async with runtime.unit_of_work() as session:
+            await service.block(session, victim.id, pest.id)
+
+    async def following(victim: TestUser, pest: TestUser) -> None:
+        try:
+            async with runtime.unit_of_work() as session:
+                await service.follow(session, pest.id, victim.id)
+        except NotFound:
+            pass  # the block won the race: the blocker no longer exists for the pest
+
+    await asyncio.gather(*(coro for v, p in pairs for coro in (blocking(v, p), following(v, p))))
+    async with runtime.unit_of_work(write=False) as session:
+        blocks = set((await session.execute(select(Block.blocker_id, Block.blocked_id))).all())
+        follows = set((await session.execute(select(Follow.follower_id, Follow.followee_id))).all())
+    for victim, pest in pairs:
+        assert (victim.id, pest.id) in blocks
+        assert (pest.id, victim.id) not in follows
+        assert (await profile(client, victim.id))["stats"]["followers"] == 0
