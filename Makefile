@@ -11,7 +11,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # Precompiled bytecode: every process (server, worker, test child) starts seconds faster.
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: run test install lint typecheck check migrate worker clean
+.PHONY: run test install lint typecheck check migrate clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -26,9 +26,6 @@ install: $(VENV)/.installed
 
 run: install
 	$(BIN)/reelstack serve
-
-worker: install
-	$(BIN)/reelstack worker
 
 migrate: install
 	$(BIN)/reelstack migrate

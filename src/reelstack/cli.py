@@ -102,6 +102,14 @@ def worker(
 
     settings = _settings()
     _logging(settings)
+    if not settings.scale_out:
+        typer.secho(
+            "`reelstack worker` needs the shared queue, cache and pub/sub in Redis: set "
+            "REELSTACK_REDIS_URL. In embedded mode `reelstack serve` runs the jobs itself.",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(2)
     queues = tuple(queue) if queue else QUEUES
     unknown = set(queues) - set(QUEUES)
     if unknown:

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str = "127.0.0.1"
 
     database_url: str | None = None
+    database_read_url: str | None = None
     redis_url: str | None = None
     redis_prefix: str = "reelstack:"
     redis_max_connections: int = 200
@@ -68,6 +69,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_production(self) -> Settings:
+        if self.scale_out and self.secret_key is None:
+            raise ConfigurationError(
+                "REELSTACK_SECRET_KEY must be set when REELSTACK_REDIS_URL is: every API and "
+                "worker process must sign and check tokens with the same secret"
+            )
         if self.env is Environment.PRODUCTION:
             if self.secret_key is None:
                 raise ConfigurationError(

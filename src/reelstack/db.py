@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from sqlalchemy.types import TypeDecorator
 
 from reelstack.errors import AppError
 from reelstack.infra.ids import ID_LENGTH
+
+log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -165,8 +168,14 @@ class Database:
     @staticmethod
     async def _dispatch_pending(session: AsyncSession, dispatch: Dispatch) -> None:
         pending: list[JobRequest] = session.info.pop(AFTER_COMMIT, [])
-        if pending:
+        if not pending:
+            return
+        try:
             await dispatch(pending)
+        except Exception:
+            # The data is committed: answering 500 would make a client retry a write that
+            # worked. The periodic repair jobs (recounts, sweeps) cover what these jobs did.
+            log.exception("could not enqueue %s after commit", [job.name for job in pending])
 
     async def ping(self) -> None:
         async with self.reader.connect() as conn:

@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstack.accounts.security import AccessClaims
-from reelstack.errors import Forbidden, NotAuthenticated
+from reelstack.errors import NotAuthenticated
 from reelstack.runtime import Runtime
 
 bearer = HTTPBearer(auto_error=False, description="The access token from /auth/login.")
@@ -72,12 +72,6 @@ async def required_viewer(
 
 OptionalViewer = Annotated[AccessClaims | None, Depends(optional_viewer)]
 Viewer = Annotated[AccessClaims, Depends(required_viewer)]
-
-
-async def moderator(viewer: Viewer) -> AccessClaims:
-    if viewer.role not in {"moderator", "admin"}:
-        raise Forbidden("Moderators only.", code="moderator_only")
-    return viewer
 
 
 def client_ip(request: Request) -> str:

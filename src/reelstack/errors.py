@@ -8,7 +8,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -87,6 +89,21 @@ class RateLimited(AppError):
         super().__init__(detail, headers={"Retry-After": str(retry_after)}, retry_after=retry_after)
 
 
+def problem_body(
+    status: int, code: str, detail: str, instance: str, **extra: Any
+) -> dict[str, Any]:
+    """The one shape of every error this API answers with."""
+    return {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "instance": instance,
+        **extra,
+    }
+
+
 def problem_response(
     request: Request,
     status: int,
@@ -95,15 +112,7 @@ def problem_response(
     headers: dict[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-        "code": code,
-        "instance": request.url.path,
-        **extra,
-    }
+    body = problem_body(status, code, detail, request.url.path, **extra)
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
@@ -156,7 +165,62 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    install_problem_openapi(app)
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
+
+
+class ProblemDetails(BaseModel):
+    """An RFC 9457 problem, the body of every error response."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="Stable, machine-readable reason, e.g. `username_taken`.")
+    instance: str
+    errors: list[dict[str, str]] | None = Field(
+        None, description="With `validation_failed`: each failing `field`, `message`, `type`."
+    )
+    retry_after: int | None = Field(None, description="With `rate_limited`: seconds to wait.")
+
+
+def _problem_response_doc(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}},
+    }
+
+
+def install_problem_openapi(app: FastAPI) -> None:
+    """Make /openapi.json say what the API really answers on errors: problem details, not
+    FastAPI's default validation body, and the 401/429 every API route can give."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, summary=app.summary, routes=app.routes
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        components["ProblemDetails"] = ProblemDetails.model_json_schema()
+        for path, operations in schema.get("paths", {}).items():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                if "422" in responses:
+                    responses["422"] = _problem_response_doc("Invalid input (validation_failed).")
+                if not path.startswith("/api/"):
+                    continue
+                responses.setdefault("429", _problem_response_doc("Too many requests."))
+                if operation.get("security"):
+                    responses.setdefault(
+                        "401", _problem_response_doc("Missing, expired or invalid access token.")
+                    )
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,5 +1,5 @@
 """Pure ASGI middleware (no per-request task or body copy): request ids, security headers,
-metrics and a cap on JSON bodies."""
+metrics and a cap on request bodies."""
 
 from __future__ import annotations
 
@@ -12,7 +12,10 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-MAX_JSON_BODY_BYTES = 1024 * 1024
+from reelstack.errors import PROBLEM_JSON, problem_body
+
+MAX_BODY_BYTES = 1024 * 1024  # JSON and anything else that is not a file upload
+MAX_MULTIPART_BYTES = 128 * 1024 * 1024  # form uploads; each route also checks its own limit
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"strict-origin-when-cross-origin"),
@@ -38,33 +41,20 @@ class Metrics:
         )
 
 
-def _problem(status: int, code: str, detail: str, path: str) -> bytes:
-    titles = {413: "Content Too Large"}
-    return json.dumps(
-        {
-            "type": "about:blank",
-            "title": titles.get(status, "Error"),
-            "status": status,
-            "detail": detail,
-            "code": code,
-            "instance": path,
-        }
-    ).encode()
+def body_limit(content_type: bytes) -> int:
+    if content_type.lower().startswith(b"multipart/form-data"):
+        return MAX_MULTIPART_BYTES
+    return MAX_BODY_BYTES
 
 
 class PlatformMiddleware:
     """One pass around every HTTP request."""
 
     def __init__(
-        self,
-        app: ASGIApp,
-        metrics: Metrics,
-        route_templates: Callable[[], dict[int, str]],
-        max_json_bytes: int = MAX_JSON_BODY_BYTES,
+        self, app: ASGIApp, metrics: Metrics, route_templates: Callable[[], dict[int, str]]
     ) -> None:
         self.app = app
         self.metrics = metrics
-        self.max_json_bytes = max_json_bytes
         self._route_templates = route_templates
         self._templates: dict[int, str] | None = None
 
@@ -80,37 +70,37 @@ class PlatformMiddleware:
             if 0 < len(incoming_id) <= 64 and incoming_id.isascii()
             else secrets.token_hex(8).encode()
         )
+        limit = body_limit(headers.get(b"content-type", b""))
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, send, request_id, limit)
+            self._observe(scope, 413, started)
+            return
+
         status = 500
         too_large = False
-        limited_receive = receive
-        if headers.get(b"content-type", b"").startswith(b"application/json"):
-            declared = headers.get(b"content-length")
-            if declared is not None and declared.isdigit() and int(declared) > self.max_json_bytes:
-                await self._refuse(scope, send, request_id)
-                self._observe(scope, 413, started)
-                return
-            seen = 0
+        seen = 0
 
-            async def capped() -> Message:
-                # A streamed body is cut at the cap; the app's answer to the cut body is then
-                # replaced by the 413 below.
-                nonlocal seen, too_large
-                message = await receive()
-                if message["type"] == "http.request":
-                    seen += len(message.get("body", b""))
-                    if seen > self.max_json_bytes:
-                        too_large = True
-                        return {"type": "http.request", "body": b"", "more_body": False}
-                return message
-
-            limited_receive = capped
+        async def capped_receive() -> Message:
+            # A body streamed past the cap ends the read as a disconnect: the app fails to read
+            # it and no handler runs; its answer is then replaced by the 413 below.
+            nonlocal seen, too_large
+            if too_large:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    too_large = True
+                    return {"type": "http.disconnect"}
+            return message
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
             if too_large:
                 if message["type"] == "http.response.start":
                     status = 413
-                    await self._refuse(scope, send, request_id)
+                    await self._refuse(scope, send, request_id, limit)
                 return
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -123,23 +113,25 @@ class PlatformMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, send_with_headers)
+            await self.app(scope, capped_receive, send_with_headers)
         finally:
             self._observe(scope, status, started)
 
-    async def _refuse(self, scope: Scope, send: Send, request_id: bytes) -> None:
-        body = _problem(
-            413,
-            "payload_too_large",
-            f"JSON bodies are limited to {self.max_json_bytes} bytes.",
-            scope["path"],
-        )
+    async def _refuse(self, scope: Scope, send: Send, request_id: bytes, limit: int) -> None:
+        body = json.dumps(
+            problem_body(
+                413,
+                "payload_too_large",
+                f"Request bodies here are limited to {limit} bytes.",
+                scope["path"],
+            )
+        ).encode()
         await send(
             {
                 "type": "http.response.start",
                 "status": 413,
                 "headers": [
-                    (b"content-type", b"application/problem+json"),
+                    (b"content-type", PROBLEM_JSON.encode()),
                     (b"content-length", str(len(body)).encode()),
                     *SECURITY_HEADERS,
                     (b"x-request-id", request_id),

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstack.accounts.security import AccessTokens, Passwords
 from reelstack.accounts.service import TokenPolicy
+from reelstack.accounts.views import MediaLinks
 from reelstack.config import ConfigurationError, Settings
 from reelstack.db import Database
 from reelstack.infra.cache import Cache, MemoryCache, RedisCache
@@ -41,6 +42,10 @@ class Runtime:
     passwords: Passwords
     token_policy: TokenPolicy
     redis: Redis | None = None
+
+    @property
+    def media(self) -> MediaLinks:
+        return MediaLinks(self.storage, self.settings.media_url_ttl_seconds)
 
     def unit_of_work(self, *, write: bool = True) -> AbstractAsyncContextManager[AsyncSession]:
         """A transaction whose jobs and events are enqueued only once it has committed."""
@@ -87,7 +92,7 @@ async def open_runtime(
         importlib.import_module(module)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     signer = UrlSigner(settings.signing_key)
-    db = Database(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url, reader_url=settings.database_read_url)
     redis: Redis | None = None
     cache: Cache
     jobs: JobQueue

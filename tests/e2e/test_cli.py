@@ -217,3 +217,22 @@ def test_production_starts_with_a_real_secret(processes: Processes, tmp_path: Pa
     )
     assert httpx.get(f"{server.base_url}/readyz", timeout=10).status_code == 200
     assert not (data_dir / "secret_key").exists()
+
+
+def test_worker_refuses_to_run_without_the_shared_redis(run_cli: RunCli, tmp_path: Path) -> None:
+    # In embedded mode `serve` consumes the jobs; a separate worker would deliver real-time
+    # messages to its own memory and run periodic jobs twice.
+    result = run_cli(["worker"], reelstack_env(REELSTACK_DATA_DIR=str(tmp_path / "data")))
+    assert result.returncode == 2, result
+    assert "REELSTACK_REDIS_URL" in result.stderr, result
+    assert "Traceback" not in result.stderr, result
+
+
+def test_scale_out_refuses_to_start_without_a_shared_secret(
+    run_cli: RunCli, tmp_path: Path, redis_url: str
+) -> None:
+    env = reelstack_env(REELSTACK_DATA_DIR=str(tmp_path / "data"), REELSTACK_REDIS_URL=redis_url)
+    for command in (["serve", "--port", str(free_port())], ["worker"]):
+        result = run_cli(command, env)
+        assert result.returncode == 2, result
+        assert "REELSTACK_SECRET_KEY must be set" in result.stderr, result

@@ -68,9 +68,12 @@ async def test_oversized_json_is_refused_before_it_is_read(
     )
     assert_problem(r, 413, "payload_too_large")
 
-    async def chunks() -> Any:  # no Content-Length: counted as it streams
+    async def chunks() -> Any:
+        # No Content-Length, and a valid document up front: were the cut body handed to the
+        # endpoint, it would save this bio.
+        yield b'{"bio": "pwned"}'
         for _ in range(20):
-            yield b"x" * 100_000
+            yield b" " * 100_000
 
     r = await client.patch(
         "/api/v1/users/me",
@@ -80,6 +83,28 @@ async def test_oversized_json_is_refused_before_it_is_read(
     assert r.status_code == 413
     me = (await client.get("/api/v1/users/me", headers=user.headers)).json()
     assert me["bio"] == ""
+    text = await client.post(
+        "/api/v1/auth/login",
+        content=b"x" * (2 * 1024 * 1024),
+        headers={"content-type": "Text/Plain"},
+    )
+    assert_problem(text, 413, "payload_too_large")
+
+
+async def test_openapi_documents_problem_details_as_the_error_shape(
+    client: httpx.AsyncClient,
+) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    register = spec["paths"]["/api/v1/auth/register"]["post"]["responses"]
+    problem = {"$ref": "#/components/schemas/ProblemDetails"}
+    assert register["422"]["content"]["application/problem+json"]["schema"] == problem
+    assert register["429"]["content"]["application/problem+json"]["schema"] == problem
+    follow = spec["paths"]["/api/v1/users/{user_ref}/follow"]["post"]["responses"]
+    assert follow["401"]["content"]["application/problem+json"]["schema"] == problem
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    assert {"code", "status", "title", "detail"} <= set(
+        spec["components"]["schemas"]["ProblemDetails"]["properties"]
+    )
 
 
 async def test_readiness_reports_an_unreachable_dependency(make_settings: Any) -> None:

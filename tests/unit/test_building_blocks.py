@@ -116,5 +116,18 @@ def test_deployment_is_chosen_by_settings(tmp_path: Path) -> None:
         data_dir=tmp_path,
         redis_url="redis://127.0.0.1:6379/0",
         database_url="postgresql+asyncpg://u@h/db",
+        secret_key="s" * 48,
     )
     assert scaled.scale_out and not scaled.jobs_in_process and not scaled.migrate_on_start
+
+
+def test_scale_out_refuses_a_per_machine_generated_secret(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="same secret"):
+        Settings(data_dir=tmp_path, redis_url="redis://127.0.0.1:6379/0")
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_a_malformed_signature_is_refused_not_a_crash() -> None:
+    signer = UrlSigner(b"k" * 32)
+    assert not signer.verify("a/b.webp", 10**10, "é" * 32)
+    assert not signer.verify("a/b.webp", 10**10, "")

@@ -50,7 +50,7 @@ async def register(
     """Create an account and sign it in."""
     user = await service.register(session, rt.passwords, body)
     tokens = await service.issue_tokens(session, rt.token_policy, user)
-    return RegisterResponse(**tokens.model_dump(), user=me_view(rt, user))
+    return RegisterResponse(**tokens.model_dump(), user=me_view(rt.media, user))
 
 
 @router.post("/auth/login")
@@ -89,7 +89,7 @@ async def logout(body: LogoutRequest, viewer: OptionalViewer, session: WriteSess
 
 @router.get("/users/me")
 async def get_me(viewer: Viewer, rt: RuntimeDep, session: ReadSession) -> Me:
-    return me_view(rt, await service.get_user(session, viewer.user_id))
+    return me_view(rt.media, await service.get_user(session, viewer.user_id))
 
 
 @router.patch("/users/me")
@@ -100,7 +100,7 @@ async def update_me(
     if became_public:
         await social.approve_all_requests(session, user.id)
         await session.refresh(user)
-    return me_view(rt, user)
+    return me_view(rt.media, user)
 
 
 @router.post("/users/me/password", status_code=status.HTTP_204_NO_CONTENT)
@@ -136,13 +136,13 @@ async def upload_avatar(
     await service.replace_avatar(
         session, rt.storage, viewer.user_id, data, max_bytes=rt.settings.avatar_max_bytes
     )
-    return me_view(rt, await service.get_user(session, viewer.user_id))
+    return me_view(rt.media, await service.get_user(session, viewer.user_id))
 
 
 @router.delete("/users/me/avatar")
 async def delete_avatar(viewer: Viewer, rt: RuntimeDep, session: WriteSession) -> Me:
     await service.remove_avatar(session, viewer.user_id)
-    return me_view(rt, await service.get_user(session, viewer.user_id))
+    return me_view(rt.media, await service.get_user(session, viewer.user_id))
 
 
 @router.get("/users/{user_ref}")
@@ -153,4 +153,4 @@ async def get_profile(
     user, relation = await social.visible_user(
         session, viewer.user_id if viewer else None, user_ref
     )
-    return Profile(**profile_fields(rt, user, relation))
+    return Profile(**profile_fields(rt.media, user, relation))

@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -194,6 +194,13 @@ async def rotate_refresh_token(session: AsyncSession, policy: TokenPolicy, token
     if user is None or not user.is_active:
         raise invalid
     return await issue_tokens(session, policy, user, row.family_id)
+
+
+async def purge_expired_refresh_tokens(session: AsyncSession) -> int:
+    """Expired tokens can never be used again; rotated but unexpired ones are kept, since
+    presenting one of them is how a stolen token is noticed."""
+    result = await session.execute(delete(RefreshToken).where(RefreshToken.expires_at < utcnow()))
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def logout(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from reelstack.accounts import service
 from reelstack.infra.jobs import job
 
 if TYPE_CHECKING:
@@ -16,3 +17,9 @@ async def delete_avatar_files(rt: Runtime, *, key_prefix: str) -> None:
     if not key_prefix.startswith("avatars/"):
         raise ValueError(f"refusing to delete outside avatars/: {key_prefix!r}")
     await rt.storage.delete_prefix(key_prefix)
+
+
+@job("accounts.purge_expired_refresh_tokens", queue="maintenance", every_minutes=60)
+async def purge_expired_refresh_tokens(rt: Runtime) -> None:
+    async with rt.unit_of_work() as session:
+        await service.purge_expired_refresh_tokens(session)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from reelstack.accounts.models import User
 from reelstack.accounts.schemas import AvatarUrls, Me, UserStats, UserSummary
 from reelstack.infra.storage import Storage
-from reelstack.runtime import Runtime
 from reelstack.social.visibility import NO_RELATIONSHIP, Relationship
+
+
+@dataclass(frozen=True)
+class MediaLinks:
+    """What signing a media URL needs: the store and how long links live."""
+
+    storage: Storage
+    ttl_seconds: int
 
 
 def avatar_urls(storage: Storage, user: User, ttl: int) -> AvatarUrls | None:
@@ -22,8 +30,8 @@ def avatar_urls(storage: Storage, user: User, ttl: int) -> AvatarUrls | None:
     )
 
 
-def profile_fields(rt: Runtime, user: User, relation: Relationship) -> dict[str, Any]:
-    urls = avatar_urls(rt.storage, user, rt.settings.media_url_ttl_seconds)
+def profile_fields(media: MediaLinks, user: User, relation: Relationship) -> dict[str, Any]:
+    urls = avatar_urls(media.storage, user, media.ttl_seconds)
     return dict(
         user_id=user.id,
         username=user.username,
@@ -47,12 +55,12 @@ def profile_fields(rt: Runtime, user: User, relation: Relationship) -> dict[str,
     )
 
 
-def me_view(rt: Runtime, user: User) -> Me:
-    return Me(**profile_fields(rt, user, NO_RELATIONSHIP), email=user.email, role=user.role)
+def me_view(media: MediaLinks, user: User) -> Me:
+    return Me(**profile_fields(media, user, NO_RELATIONSHIP), email=user.email, role=user.role)
 
 
-def user_summary(rt: Runtime, user: User, relation: Relationship) -> UserSummary:
-    urls = avatar_urls(rt.storage, user, rt.settings.media_url_ttl_seconds)
+def user_summary(media: MediaLinks, user: User, relation: Relationship) -> UserSummary:
+    urls = avatar_urls(media.storage, user, media.ttl_seconds)
     return UserSummary(
         user_id=user.id,
         username=user.username,

@@ -58,6 +58,9 @@ def job(
     """Declare a job under a dotted name; `every_minutes` also runs it periodically."""
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r}")
+    if every_minutes is not None and (every_minutes < 1 or 60 % every_minutes):
+        # crontab's */n and the once-per-slot claim both assume slots that tile the hour.
+        raise ValueError(f"every_minutes must divide 60, not {every_minutes}")
 
     def register(fn: JobFunction) -> JobFunction:
         existing = JOB_REGISTRY.get(name)

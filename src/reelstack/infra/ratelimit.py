@@ -8,10 +8,16 @@ from typing import Protocol
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.aio.strategies import (
+    MovingWindowRateLimiter,
+    SlidingWindowCounterRateLimiter,
+)
+from limits.aio.strategies import RateLimiter as RateLimiterStrategy
 from redis.asyncio import BlockingConnectionPool
 
 from reelstack.errors import RateLimited
+
+EXACT_UP_TO = 100
 
 
 class RateLimiter(Protocol):
@@ -30,7 +36,10 @@ class RateLimiter(Protocol):
 class LimitsRateLimiter:
     def __init__(self, storage: Storage, *, enabled: bool = True) -> None:
         self._storage = storage
-        self._limiter = SlidingWindowCounterRateLimiter(storage)
+        # Small budgets (sign-in, sign-up, anonymous) are counted exactly, so a burst straddling
+        # a window boundary cannot slip past them; large ones with the memory-light estimate.
+        self._exact = MovingWindowRateLimiter(storage)
+        self._estimated = SlidingWindowCounterRateLimiter(storage)
         self._items: dict[str, RateLimitItem] = {}
         self.enabled = enabled
 
@@ -61,18 +70,21 @@ class LimitsRateLimiter:
         if not self.enabled:
             return
         item = self._item(rule)
-        if not await self._limiter.hit(item, *identity):
+        if not await self._strategy(item).hit(item, *identity):
             await self._refuse(item, *identity)
 
     async def check(self, rule: str, *identity: str) -> None:
         if not self.enabled:
             return
         item = self._item(rule)
-        if not await self._limiter.test(item, *identity):
+        if not await self._strategy(item).test(item, *identity):
             await self._refuse(item, *identity)
 
+    def _strategy(self, item: RateLimitItem) -> RateLimiterStrategy:
+        return self._exact if item.amount <= EXACT_UP_TO else self._estimated
+
     async def _refuse(self, item: RateLimitItem, *identity: str) -> None:
-        stats = await self._limiter.get_window_stats(item, *identity)
+        stats = await self._strategy(item).get_window_stats(item, *identity)
         raise RateLimited(retry_after=math.ceil(max(0.0, stats.reset_time - time.time())))
 
     async def reset(self) -> None:

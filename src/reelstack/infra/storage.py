@@ -74,9 +74,9 @@ class UrlSigner:
         return f"{MEDIA_PREFIX}{quote(key)}?{query}"
 
     def verify(self, key: str, expires: int, sig: str, now: float | None = None) -> bool:
-        if expires < (now or time.time()):
+        if expires < (now or time.time()) or not sig.isascii():
             return False
-        return hmac.compare_digest(self._mac(key, expires), sig)
+        return hmac.compare_digest(self._mac(key, expires).encode(), sig.encode())
 
 
 class LocalStorage:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import mimetypes
 import time
 from typing import Annotated
 
@@ -11,7 +10,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from reelstack.deps import RuntimeDep
-from reelstack.errors import NotFound
+from reelstack.errors import PROBLEM_JSON, NotFound, problem_body
 from reelstack.infra.storage import LocalStorage, StorageError
 
 router = APIRouter(tags=["media"], include_in_schema=False)
@@ -31,24 +30,16 @@ class StoredFileResponse(FileResponse):
 
         try:
             await super().__call__(scope, receive, tracking_send)
-        except (FileNotFoundError, RuntimeError):
-            if started:
+        except (FileNotFoundError, RuntimeError) as exc:
+            # Starlette reports a file that vanished after routing as a RuntimeError.
+            if started or (isinstance(exc, RuntimeError) and "does not exist" not in str(exc)):
                 raise
-            gone = JSONResponse(
-                {
-                    "type": "about:blank",
-                    "title": "Not Found",
-                    "status": 404,
-                    "detail": "No such file, or its link has expired.",
-                    "code": "media_not_found",
-                    "instance": scope["path"],
-                },
-                status_code=404,
-                media_type="application/problem+json",
-            )
+            body = problem_body(404, "media_not_found", MEDIA_GONE, scope["path"])
+            gone = JSONResponse(body, status_code=404, media_type=PROBLEM_JSON)
             await gone(scope, receive, send)
 
 
+MEDIA_GONE = "No such file, or its link has expired."
 CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
     ".m4s": "video/iso.segment",
@@ -70,7 +61,7 @@ async def media_file(
     """A stored object, if the URL was signed by us and has not expired. The signature is only
     ever issued after the visibility check, so a guessed path gets nothing."""
     storage = rt.storage
-    missing = NotFound("No such file, or its link has expired.", code="media_not_found")
+    missing = NotFound(MEDIA_GONE, code="media_not_found")
     if not isinstance(storage, LocalStorage) or not rt.signer.verify(key, expires, sig):
         raise missing
     try:
@@ -80,13 +71,15 @@ async def media_file(
     if not path.is_file():
         raise missing
     suffix = path.suffix.lower()
-    media_type = CONTENT_TYPES.get(suffix) or mimetypes.guess_type(path.name)[0]
+    # Only types we store are served as themselves; anything else downloads, never renders.
+    media_type = CONTENT_TYPES.get(suffix, "application/octet-stream")
     max_age = max(0, expires - int(time.time()))
     return StoredFileResponse(
         path,
-        media_type=media_type or "application/octet-stream",
+        media_type=media_type,
         headers={
             "Cache-Control": f"private, max-age={max_age}",
-            "X-Content-Type-Options": "nosniff",
+            # Even if a stored file were HTML, it could run nothing on our origin.
+            "Content-Security-Policy": "sandbox; default-src 'none'",
         },
     )

@@ -30,12 +30,17 @@ def _state(state: service.FollowState) -> FollowStateOut:
 
 
 async def _user_page(
-    rt: Runtime, session: ReadSession, viewer_id: str | None, page: service.EdgePage
+    rt: Runtime,
+    session: ReadSession,
+    viewer_id: str | None,
+    page: service.EdgePage,
+    *,
+    hide_blockers: bool = True,
 ) -> UserPage:
-    rows = await service.hydrate(session, viewer_id, page)
+    rows = await service.hydrate(session, viewer_id, page, hide_blockers=hide_blockers)
     return UserPage(
         users=[
-            UserEdge(**user_summary(rt, user, rel).model_dump(), since=edge.created_at)
+            UserEdge(**user_summary(rt.media, user, rel).model_dump(), since=edge.created_at)
             for edge, user, rel in rows
         ],
         next_cursor=page.next_cursor,
@@ -63,8 +68,9 @@ async def my_blocks(
     cursor: Cursor = None,
     page_size: PageSize = 20,
 ) -> UserPage:
+    """The users the viewer blocks, newest first (including any who block the viewer back)."""
     page = await service.blocked_users(session, viewer.user_id, cursor=cursor, limit=page_size)
-    return await _user_page(rt, session, viewer.user_id, page)
+    return await _user_page(rt, session, viewer.user_id, page, hide_blockers=False)
 
 
 @router.get("/users/{user_ref}/followers")
@@ -117,7 +123,7 @@ async def follow_requests(
             FollowRequestOut(
                 request_id=edge.request_id or "",
                 created_at=edge.created_at,
-                user=user_summary(rt, user, rel),
+                user=user_summary(rt.media, user, rel),
             )
             for edge, user, rel in rows
         ],

@@ -245,3 +245,33 @@ async def test_password_hashing_never_holds_a_write_connection(
     # On PostgreSQL the read session shares the engine, so one connection (a reader) may be out.
     allowed = 0 if runtime.db.is_sqlite else 1
     assert max(watcher.calls) <= allowed, watcher.calls
+
+
+async def test_expired_refresh_tokens_are_purged_and_rotated_ones_kept(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import select, update
+
+    from reelstack.accounts.models import RefreshToken
+    from reelstack.accounts.tasks import purge_expired_refresh_tokens
+    from reelstack.db import utcnow
+
+    await register_over_http(client, "gina")
+    old = (await login(client, "gina")).json()
+    await client.post("/api/v1/auth/refresh", json={"refresh_token": old["refresh_token"]})
+    async with runtime.unit_of_work() as session:
+        first_family = await session.scalar(select(RefreshToken.id).order_by(RefreshToken.id))
+        await session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.id == first_family)
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    await purge_expired_refresh_tokens(runtime)
+    async with runtime.unit_of_work(write=False) as session:
+        left = list(await session.scalars(select(RefreshToken.id)))
+    assert first_family not in left
+    assert len(left) == 2  # the rotated token stays: it is how reuse is noticed
+    reused = await client.post("/api/v1/auth/refresh", json={"refresh_token": old["refresh_token"]})
+    assert_problem(reused, 401, "refresh_token_reused")

@@ -96,3 +96,13 @@ async def test_lists_leave_out_users_who_block_the_viewer(
         ).json()["users"]
     ]
     assert names == [friendly.id]
+
+
+async def test_a_mutual_block_still_shows_in_my_block_list(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    a, b = await make_user(runtime), await make_user(runtime)
+    await client.post(f"/api/v1/users/{b.id}/block", headers=a.headers)
+    await client.post(f"/api/v1/users/{a.id}/block", headers=b.headers)
+    mine = (await client.get("/api/v1/users/me/blocks", headers=a.headers)).json()
+    assert [u["user_id"] for u in mine["users"]] == [b.id]
