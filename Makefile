@@ -30,7 +30,8 @@ run: install
 migrate: install
 	$(BIN)/reelstack migrate
 
-test: install
+# Lint and types are part of the test: a change that breaks them does not land.
+test: install lint typecheck
 	$(BIN)/pytest
 
 lint: install
@@ -40,7 +41,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-check: lint typecheck test
+check: test
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

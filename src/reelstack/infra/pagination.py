@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Query
+from fastapi import Depends, Query
 from sqlalchemy import Select, tuple_
 
 from reelstack.errors import Unprocessable
@@ -23,6 +23,20 @@ PageSize = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per p
 Cursor = Annotated[
     str | None, Query(max_length=500, description="`next_cursor` of the page before.")
 ]
+
+
+@dataclass(frozen=True)
+class PageParams:
+    cursor: str | None
+    size: int
+
+
+def page_params(cursor: Cursor = None, page_size: PageSize = DEFAULT_PAGE_SIZE) -> PageParams:
+    return PageParams(cursor, page_size)
+
+
+# The query parameters of every cursor-paginated list: `?page_size=20&cursor=...`.
+Paging = Annotated[PageParams, Depends(page_params)]
 
 
 def encode_cursor(position: dict[str, Any]) -> str:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response, status
 
 from reelstack.accounts.views import user_summary
 from reelstack.deps import OptionalViewer, ReadSession, RuntimeDep, Viewer, WriteSession
-from reelstack.infra.pagination import Cursor, PageSize
+from reelstack.infra.pagination import Paging
 from reelstack.runtime import Runtime
 from reelstack.social import service
 from reelstack.social.schemas import (
@@ -65,11 +65,12 @@ async def my_blocks(
     viewer: Viewer,
     rt: RuntimeDep,
     session: ReadSession,
-    cursor: Cursor = None,
-    page_size: PageSize = 20,
+    paging: Paging,
 ) -> UserPage:
     """The users the viewer blocks, newest first (including any who block the viewer back)."""
-    page = await service.blocked_users(session, viewer.user_id, cursor=cursor, limit=page_size)
+    page = await service.blocked_users(
+        session, viewer.user_id, cursor=paging.cursor, limit=paging.size
+    )
     return await _user_page(rt, session, viewer.user_id, page, hide_blockers=False)
 
 
@@ -79,13 +80,12 @@ async def followers(
     viewer: OptionalViewer,
     rt: RuntimeDep,
     session: ReadSession,
-    cursor: Cursor = None,
-    page_size: PageSize = 20,
+    paging: Paging,
 ) -> UserPage:
     """Who follows this user, newest first. A private account shows it to followers only."""
     viewer_id = viewer.user_id if viewer else None
     page = await service.follow_list(
-        session, viewer_id, user_ref, followers=True, cursor=cursor, limit=page_size
+        session, viewer_id, user_ref, followers=True, cursor=paging.cursor, limit=paging.size
     )
     return await _user_page(rt, session, viewer_id, page)
 
@@ -96,13 +96,12 @@ async def following(
     viewer: OptionalViewer,
     rt: RuntimeDep,
     session: ReadSession,
-    cursor: Cursor = None,
-    page_size: PageSize = 20,
+    paging: Paging,
 ) -> UserPage:
     """Whom this user follows, newest first. A private account shows it to followers only."""
     viewer_id = viewer.user_id if viewer else None
     page = await service.follow_list(
-        session, viewer_id, user_ref, followers=False, cursor=cursor, limit=page_size
+        session, viewer_id, user_ref, followers=False, cursor=paging.cursor, limit=paging.size
     )
     return await _user_page(rt, session, viewer_id, page)
 
@@ -112,11 +111,12 @@ async def follow_requests(
     viewer: Viewer,
     rt: RuntimeDep,
     session: ReadSession,
-    cursor: Cursor = None,
-    page_size: PageSize = 20,
+    paging: Paging,
 ) -> FollowRequestPage:
     """People waiting for the viewer (a private account) to let them follow."""
-    page = await service.incoming_requests(session, viewer.user_id, cursor=cursor, limit=page_size)
+    page = await service.incoming_requests(
+        session, viewer.user_id, cursor=paging.cursor, limit=paging.size
+    )
     rows = await service.hydrate(session, viewer.user_id, page)
     return FollowRequestPage(
         requests=[
