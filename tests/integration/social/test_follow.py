@@ -252,30 +252,31 @@ async def test_users_following_each_other_at_once_never_deadlock(
         assert seen["stats"]["followers"] == 1 and seen["stats"]["following"] == 1
 
 
-async def test_a_follow_racing_a_block_never_outlives_the_block(
-    client: httpx.AsyncClient, runtime: Runtime
+async def test_a_follow_waits_for_a_block_in_progress_and_then_respects_it(
+    runtime: Runtime,
 ) -> None:
-    from reelstack.social import service
-    from reelstack.social.models import Block
+    from reelstack.accounts import service as accounts
+    from reelstack.social import service as social
 
-    pairs = [(await make_user(runtime), await make_user(runtime)) for _ in range(30)]
+    victim, pest = await make_user(runtime), await make_user(runtime)
 
-    async def blocking(victim: TestUser, pest: TestUser) -> None:
+    async def pest_follows() -> None:
         async with runtime.unit_of_work() as session:
-            await service.block(session, victim.id, pest.id)
+            await social.follow(session, pest.id, victim.id)
 
-    async def following(victim: TestUser, pest: TestUser) -> None:
-        try:
-            async with runtime.unit_of_work() as session:
-                await service.follow(session, pest.id, victim.id)
-        except NotFound:
-            pass  # the block won the race: the blocker no longer exists for the pest
-
-    await asyncio.gather(*(coro for v, p in pairs for coro in (blocking(v, p), following(v, p))))
+    async with runtime.unit_of_work() as blocking:
+        # A block has started and holds the pair (on SQLite: the one write connection).
+        await accounts.lock_users(blocking, [victim.id, pest.id])
+        follow = asyncio.create_task(pest_follows())
+        await asyncio.sleep(0.3)
+        assert not follow.done()  # the follow cannot decide anything while the block runs
+        await social.block(blocking, victim.id, pest.id)
+    # Once the block commits the follow goes on, sees it, and gets nowhere.
+    try:
+        await asyncio.wait_for(follow, 10)
+        raise AssertionError("the follow of a blocker succeeded")
+    except NotFound:
+        pass
     async with runtime.unit_of_work(write=False) as session:
-        blocks = set((await session.execute(select(Block.blocker_id, Block.blocked_id))).all())
-        follows = set((await session.execute(select(Follow.follower_id, Follow.followee_id))).all())
-    for victim, pest in pairs:
-        assert (victim.id, pest.id) in blocks
-        assert (pest.id, victim.id) not in follows
-        assert (await profile(client, victim.id))["stats"]["followers"] == 0
+        rows = (await session.execute(select(Follow.follower_id))).all()
+    assert rows == []
