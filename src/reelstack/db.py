@@ -174,7 +174,8 @@ class Database:
             await dispatch(pending)
         except Exception:
             # The data is committed: answering 500 would make a client retry a write that
-            # worked. The periodic repair jobs (recounts, sweeps) cover what these jobs did.
+            # worked. What these jobs would have done is lost (a transactional outbox is the
+            # cure); counts are safe, as the periodic recount repairs them from the rows.
             log.exception("could not enqueue %s after commit", [job.name for job in pending])
 
     async def ping(self) -> None:

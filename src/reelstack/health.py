@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from fastapi.routing import iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.routing import compile_path
 
 from reelstack.deps import RuntimeDep
 from reelstack.errors import problem_response
-from reelstack.middleware import Metrics, PlatformMiddleware
+from reelstack.middleware import BODY_LIMIT_KEY, Metrics, PlatformMiddleware, RouteTable
 
 router = APIRouter(tags=["health"])
 READY_TIMEOUT_SECONDS = 3.0
@@ -49,15 +51,22 @@ async def readyz(request: Request, rt: RuntimeDep) -> Any:
 def install_metrics(app: FastAPI) -> None:
     metrics = Metrics()
 
-    def route_templates() -> dict[int, str]:
+    def read_routes() -> RouteTable:
         # Routers stay nested in FastAPI: a route's own `path` lacks its router's prefix.
-        return {
-            id(c.original_route): c.path_format
-            for c in iter_route_contexts(app.routes)
-            if c.path_format
-        }
+        templates: dict[int, str] = {}
+        body_limits: list[tuple[re.Pattern[str], int]] = []
+        for context in iter_route_contexts(app.routes):
+            if not context.path_format:
+                continue
+            route = context.original_route
+            templates[id(route)] = context.path_format
+            extra = getattr(route, "openapi_extra", None) or {}
+            if BODY_LIMIT_KEY in extra:
+                pattern, _, _ = compile_path(context.path_format)
+                body_limits.append((pattern, int(extra[BODY_LIMIT_KEY])))
+        return RouteTable(templates, body_limits)
 
-    app.add_middleware(PlatformMiddleware, metrics=metrics, route_templates=route_templates)
+    app.add_middleware(PlatformMiddleware, metrics=metrics, routes=read_routes)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint() -> Response:

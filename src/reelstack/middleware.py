@@ -4,9 +4,11 @@ metrics and a cap on request bodies."""
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -14,8 +16,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reelstack.errors import PROBLEM_JSON, problem_body
 
-MAX_BODY_BYTES = 1024 * 1024  # JSON and anything else that is not a file upload
-MAX_MULTIPART_BYTES = 128 * 1024 * 1024  # form uploads; each route also checks its own limit
+MAX_BODY_BYTES = 1024 * 1024  # every request, unless its route declares more
+# A route that takes uploads declares its own cap: openapi_extra={BODY_LIMIT_KEY: bytes}.
+BODY_LIMIT_KEY = "x-max-body-bytes"
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"strict-origin-when-cross-origin"),
@@ -41,22 +44,34 @@ class Metrics:
         )
 
 
-def body_limit(content_type: bytes) -> int:
-    if content_type.lower().startswith(b"multipart/form-data"):
-        return MAX_MULTIPART_BYTES
-    return MAX_BODY_BYTES
+@dataclass(frozen=True)
+class RouteTable:
+    """What the middleware needs to know of the routes, read once they are all mounted."""
+
+    templates: dict[int, str]  # id(route) -> full path template, for metric labels
+    body_limits: list[tuple[re.Pattern[str], int]]  # routes allowed larger bodies
+
+    def body_limit(self, path: str) -> int:
+        for pattern, limit in self.body_limits:
+            if pattern.match(path):
+                return limit
+        return MAX_BODY_BYTES
 
 
 class PlatformMiddleware:
     """One pass around every HTTP request."""
 
-    def __init__(
-        self, app: ASGIApp, metrics: Metrics, route_templates: Callable[[], dict[int, str]]
-    ) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, routes: Callable[[], RouteTable]) -> None:
         self.app = app
         self.metrics = metrics
-        self._route_templates = route_templates
-        self._templates: dict[int, str] | None = None
+        self._read_routes = routes
+        self._routes: RouteTable | None = None
+
+    @property
+    def routes(self) -> RouteTable:
+        if self._routes is None:
+            self._routes = self._read_routes()
+        return self._routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -70,7 +85,7 @@ class PlatformMiddleware:
             if 0 < len(incoming_id) <= 64 and incoming_id.isascii()
             else secrets.token_hex(8).encode()
         )
-        limit = body_limit(headers.get(b"content-type", b""))
+        limit = self.routes.body_limit(scope["path"])
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
             await self._refuse(scope, send, request_id, limit)
@@ -142,10 +157,8 @@ class PlatformMiddleware:
 
     def _observe(self, scope: Scope, status: int, started: float) -> None:
         route: Any = scope.get("route")
-        if self._templates is None:
-            self._templates = self._route_templates()
         # The full route template, never the raw path: ids would explode the label set.
-        name = self._templates.get(id(route), getattr(route, "path", "unmatched"))
+        name = self.routes.templates.get(id(route), getattr(route, "path", "unmatched"))
         method = scope.get("method", "")
         self.metrics.requests.labels(method, name, str(status)).inc()
         self.metrics.latency.labels(method, name).observe(time.perf_counter() - started)

@@ -89,6 +89,13 @@ async def test_oversized_json_is_refused_before_it_is_read(
         headers={"content-type": "Text/Plain"},
     )
     assert_problem(text, 413, "payload_too_large")
+    # Calling a body "multipart" does not buy a larger allowance on a route that takes none.
+    fake_form = await client.patch(
+        "/api/v1/users/me",
+        content=b"x" * (3 * 1024 * 1024),
+        headers={**user.headers, "content-type": "multipart/form-data; boundary=x"},
+    )
+    assert_problem(fake_form, 413, "payload_too_large")
 
 
 async def test_openapi_documents_problem_details_as_the_error_shape(

@@ -29,6 +29,7 @@ from reelstack.deps import (
     client_ip,
 )
 from reelstack.errors import NotAuthenticated
+from reelstack.middleware import BODY_LIMIT_KEY
 from reelstack.social import service as social
 
 router = APIRouter(tags=["accounts"])
@@ -96,10 +97,7 @@ async def get_me(viewer: Viewer, rt: RuntimeDep, session: ReadSession) -> Me:
 async def update_me(
     body: UpdateMeRequest, viewer: Viewer, rt: RuntimeDep, session: WriteSession
 ) -> Me:
-    user, became_public = await service.update_me(session, viewer.user_id, body)
-    if became_public:
-        await social.approve_all_requests(session, user.id)
-        await session.refresh(user)
+    user = await social.update_profile(session, viewer.user_id, body)
     return me_view(rt.media, user)
 
 
@@ -124,7 +122,11 @@ async def change_password(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.put("/users/me/avatar")
+# Room for the largest avatar a site may allow; the setting below it is checked in the route.
+AVATAR_BODY_LIMIT = 32 * 1024 * 1024
+
+
+@router.put("/users/me/avatar", openapi_extra={BODY_LIMIT_KEY: AVATAR_BODY_LIMIT})
 async def upload_avatar(
     file: Annotated[UploadFile, File(description="JPEG, PNG, WebP or GIF")],
     viewer: Viewer,

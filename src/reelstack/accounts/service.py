@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, Select, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -107,24 +107,34 @@ async def login(
     login: str,
     password: str,
 ) -> TokenPair:
-    """Sign in. The password is checked outside any write transaction. Only failures count
-    against the account, and an email and a username count as the same account, so the owner
-    signing in never spends the budget an attacker is burning. An unknown login and a wrong
-    password take the same time and get the same answer."""
+    """Sign in. The password is checked outside any write transaction. Every attempt counts
+    against the account (an email and a username are the same account) before argon2 runs, so
+    parallel guesses cannot exceed the budget; a success clears it, so the owner signing in
+    never spends what an attacker is burning. An unknown login and a wrong password take the
+    same time and get the same answer."""
+    invalid = NotAuthenticated(INVALID_CREDENTIALS, code="invalid_credentials", headers={})
     user = await _user_for_login(read, login)
     account = user.id if user is not None else login.strip().lower()
-    await guard.limiter.check(guard.rule, "login-account", account)
-    valid = await passwords.verify(user.password_hash if user else None, password)
+    await guard.limiter.hit(guard.rule, "login-account", account)
+    valid = await passwords.verify(user.password_hash if user is not None else None, password)
     if user is None or not valid or not user.is_active:
-        await guard.limiter.hit(guard.rule, "login-account", account)
-        raise NotAuthenticated(INVALID_CREDENTIALS, code="invalid_credentials", headers={})
-    rehashed = (
-        await passwords.hash(password) if passwords.needs_rehash(user.password_hash) else None
+        raise invalid
+    verified_hash = user.password_hash
+    rehashed = await passwords.hash(password) if passwords.needs_rehash(verified_hash) else None
+    # The row as it is now, locked: a password change or deactivation that committed while we
+    # verified wins, and a rehash can never write back the old password over a new one.
+    current = await write.scalar(
+        select(User)
+        .where(User.id == user.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
-    account_row = await get_user(write, user.id)
+    if current is None or not current.is_active or current.password_hash != verified_hash:
+        raise invalid
     if rehashed is not None:
-        account_row.password_hash = rehashed
-    return await issue_tokens(write, policy, account_row)
+        current.password_hash = rehashed
+    await guard.limiter.forgive(guard.rule, "login-account", account)
+    return await issue_tokens(write, policy, current)
 
 
 async def issue_tokens(
@@ -300,24 +310,36 @@ async def adjust_counts(
         await session.execute(update(User).where(User.id == user_id).values(**values))
 
 
+IN_LIST_CHUNK = 1000  # PostgreSQL's driver takes at most 32767 parameters per statement
+
+
 async def adjust_counts_of(session: AsyncSession, user_ids: list[str], *, following: int) -> None:
-    """The same atomic increment for many users in one statement."""
-    if user_ids and following:
+    """The same atomic increment for many users, a thousand per statement."""
+    if not following:
+        return
+    for start in range(0, len(user_ids), IN_LIST_CHUNK):
         await session.execute(
             update(User)
-            .where(User.id.in_(user_ids))
+            .where(User.id.in_(user_ids[start : start + IN_LIST_CHUNK]))
             .values(following_count=User.following_count + following)
         )
 
 
-async def lock_users(session: AsyncSession, user_ids: list[str]) -> None:
-    """Row locks on these users, always taken in id order so two transactions never wait on
-    each other in a cycle. SQLite serialises writers already and ignores FOR UPDATE."""
+async def lock_users(
+    session: AsyncSession, user_ids: list[str], *, also: Select[str] | None = None
+) -> None:
+    """Row locks on these users (and on the ids `also` selects), always taken in id order so
+    two transactions never wait on each other in a cycle. The rows are reloaded, so what the
+    caller reads after the lock is current. SQLite serialises writers and ignores FOR UPDATE."""
+    wanted: ColumnElement[bool] = User.id.in_(sorted(set(user_ids)))
+    if also is not None:
+        wanted = or_(wanted, User.id.in_(also.scalar_subquery()))
     await session.execute(
-        select(User.id)
-        .where(User.id.in_(sorted(set(user_ids))))
+        select(User)
+        .where(wanted)
         .order_by(User.id)
         .with_for_update()
+        .execution_options(populate_existing=True)
     )
 
 

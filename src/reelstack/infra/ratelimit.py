@@ -30,6 +30,10 @@ class RateLimiter(Protocol):
         """Raise RateLimited if `rule` is spent for `identity`, without counting a request."""
         ...
 
+    async def forgive(self, rule: str, *identity: str) -> None:
+        """Forget what `identity` has spent of `rule` (a failed-attempts budget after success)."""
+        ...
+
     async def reset(self) -> None: ...
 
 
@@ -79,6 +83,11 @@ class LimitsRateLimiter:
         item = self._item(rule)
         if not await self._strategy(item).test(item, *identity):
             await self._refuse(item, *identity)
+
+    async def forgive(self, rule: str, *identity: str) -> None:
+        if self.enabled:
+            item = self._item(rule)
+            await self._strategy(item).clear(item, *identity)
 
     def _strategy(self, item: RateLimitItem) -> RateLimiterStrategy:
         return self._exact if item.amount <= EXACT_UP_TO else self._estimated

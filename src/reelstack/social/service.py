@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import Select, and_, delete, exists, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstack.accounts import service as accounts
 from reelstack.accounts.models import User
-from reelstack.db import insert_ignoring_conflicts, utcnow
+from reelstack.accounts.schemas import UpdateMeRequest
+from reelstack.db import UTCDateTime, insert_ignoring_conflicts, utcnow
 from reelstack.errors import Conflict, Forbidden, NotFound, Unprocessable
 from reelstack.events import FollowRequested, UserFollowed
 from reelstack.infra.events import publish
@@ -215,18 +216,48 @@ async def decline_request(session: AsyncSession, viewer_id: str, request_id: str
         raise NotFound("No such follow request.", code="follow_request_not_found")
 
 
-async def approve_all_requests(session: AsyncSession, user_id: str) -> int:
-    """An account that turns public lets everyone who asked in, as people expect: one insert,
-    one delete and two counter updates, however many were waiting."""
-    requesters = list(
-        await session.scalars(
-            delete(FollowRequest)
-            .where(FollowRequest.target_id == user_id)
-            .returning(FollowRequest.requester_id)
+def _waiting_for(user_id: str) -> Select[str]:
+    return select(FollowRequest.requester_id).where(FollowRequest.target_id == user_id)
+
+
+async def update_profile(session: AsyncSession, user_id: str, data: UpdateMeRequest) -> User:
+    """A profile edit. An account that turns public lets everyone who asked in, as people
+    expect; the owner and every requester are locked first, in id order, before any row is
+    written, so a requester's concurrent follow or block cannot close a lock cycle."""
+    if data.is_private is False:
+        await accounts.lock_users(session, [user_id], also=_waiting_for(user_id))
+    user, became_public = await accounts.update_me(session, user_id, data)
+    if became_public:
+        await _approve_all_requests(session, user_id)
+        await session.refresh(user)
+    return user
+
+
+async def _approve_all_requests(session: AsyncSession, user_id: str) -> int:
+    """Every waiting request becomes a follow, done inside the database: one insert-select,
+    one delete, and counter updates, however many were waiting."""
+    blocked_either_way = exists().where(
+        or_(
+            and_(Block.blocker_id == user_id, Block.blocked_id == FollowRequest.requester_id),
+            and_(Block.blocker_id == FollowRequest.requester_id, Block.blocked_id == user_id),
         )
     )
-    await accounts.lock_users(session, [user_id, *requesters])
-    return await _add_follows(session, requesters, user_id)
+    waiting = select(
+        FollowRequest.requester_id, FollowRequest.target_id, literal(utcnow(), UTCDateTime())
+    ).where(FollowRequest.target_id == user_id, ~blocked_either_way)
+    inserted = await session.execute(
+        insert_ignoring_conflicts(session, Follow.__table__)
+        .from_select(["follower_id", "followee_id", "created_at"], waiting)
+        .returning(Follow.__table__.c.follower_id)
+    )
+    new_followers = list(inserted.scalars())
+    await session.execute(delete(FollowRequest).where(FollowRequest.target_id == user_id))
+    if new_followers:
+        await accounts.adjust_counts(session, user_id, followers=len(new_followers))
+        await accounts.adjust_counts_of(session, new_followers, following=1)
+        for follower_id in new_followers:
+            publish(session, UserFollowed(follower_id=follower_id, followee_id=user_id))
+    return len(new_followers)
 
 
 async def block(session: AsyncSession, viewer_id: str, ref: str) -> None:

@@ -9,7 +9,6 @@ import httpx
 import jwt
 import pytest
 
-from reelstack.accounts.security import Passwords
 from reelstack.runtime import Runtime
 from tests.factories import PASSWORD, assert_problem, make_user, register_over_http
 
@@ -201,50 +200,6 @@ async def test_password_change_signs_out_other_devices(client: httpx.AsyncClient
     ).status_code == 200
     assert_problem(await login(client, "erin"), 401, "invalid_credentials")
     assert (await login(client, "erin", "a new passphrase")).status_code == 200
-
-
-class WriterWatchingPasswords(Passwords):
-    """Real argon2, recording whether a write connection was held while it ran."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        super().__init__(time_cost=1, memory_kib=8192)
-        self.runtime = runtime
-        self.calls: list[int] = []
-
-    def _writers_in_use(self) -> int:
-        checked_out: int = self.runtime.db.writer.pool.checkedout()  # type: ignore[attr-defined]
-        return checked_out
-
-    async def hash(self, password: str) -> str:
-        self.calls.append(self._writers_in_use())
-        return await super().hash(password)
-
-    async def verify(self, password_hash: str | None, password: str) -> bool:
-        self.calls.append(self._writers_in_use())
-        return await super().verify(password_hash, password)
-
-
-async def test_password_hashing_never_holds_a_write_connection(
-    client: httpx.AsyncClient, runtime: Runtime
-) -> None:
-    # On SQLite the one writer connection is the whole platform's write lock: argon2's tens of
-    # milliseconds must run outside it.
-    watcher = WriterWatchingPasswords(runtime)
-    runtime.passwords = watcher
-    assert (await register_over_http(client, "hasher")).status_code == 201
-    assert (await login(client, "hasher")).status_code == 200
-    assert (await login(client, "hasher", "wrong password")).status_code == 401
-    token = (await login(client, "hasher")).json()["access_token"]
-    changed = await client.post(
-        "/api/v1/users/me/password",
-        json={"current_password": PASSWORD, "new_password": "another passphrase"},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    assert changed.status_code == 204
-    assert len(watcher.calls) >= 6
-    # On PostgreSQL the read session shares the engine, so one connection (a reader) may be out.
-    allowed = 0 if runtime.db.is_sqlite else 1
-    assert max(watcher.calls) <= allowed, watcher.calls
 
 
 async def test_expired_refresh_tokens_are_purged_and_rotated_ones_kept(

@@ -165,3 +165,25 @@ async def test_a_burst_of_concurrent_requests_within_the_limit_all_succeed(
 ) -> None:
     responses = await asyncio.gather(*(client.get("/api/v1/users/@nobody") for _ in range(150)))
     assert {r.status_code for r in responses} == {404}
+
+
+@pytest.mark.parametrize("settings_overrides", [{"rate_limit_login": "3/minute"}])
+async def test_parallel_guesses_cannot_exceed_the_account_budget(runtime: Runtime) -> None:
+    await make_user(runtime, "target")
+
+    async def guess(i: int, password: str, start: asyncio.Event) -> httpx.Response:
+        async with client_at(runtime, f"198.51.100.{i}") as bot:
+            await start.wait()  # every guess leaves at the same moment
+            return await login(bot, "target", password)
+
+    start = asyncio.Event()
+    guesses = [asyncio.create_task(guess(i, "wrong guess", start)) for i in range(1, 21)]
+    await asyncio.sleep(0.2)
+    start.set()
+    results = await asyncio.gather(*guesses)
+    codes = sorted(r.status_code for r in results)
+    assert codes == [401] * 3 + [429] * 17
+    # With the budget spent, even the right password waits for the window.
+    now = asyncio.Event()
+    now.set()
+    assert (await guess(99, PASSWORD, now)).status_code == 429

@@ -280,3 +280,103 @@ async def test_a_follow_waits_for_a_block_in_progress_and_then_respects_it(
     async with runtime.unit_of_work(write=False) as session:
         rows = (await session.execute(select(Follow.follower_id))).all()
     assert rows == []
+
+
+async def test_going_public_while_requesters_block_never_deadlocks(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    for _ in range(4):
+        owner = await make_user(runtime, private=True)
+        requesters = [await make_user(runtime) for _ in range(10)]
+        for r in requesters:
+            await client.post(f"/api/v1/users/{owner.id}/follow", headers=r.headers)
+        responses = await asyncio.gather(
+            client.patch("/api/v1/users/me", json={"is_private": False}, headers=owner.headers),
+            *(
+                client.post(f"/api/v1/users/{owner.id}/block", headers=r.headers)
+                for r in requesters[:7]
+            ),
+        )
+        assert [r.status_code for r in responses] == [200] * 8
+        fans = (await client.get(f"/api/v1/users/{owner.id}/followers")).json()["users"]
+        # Whoever blocked the owner is not left following them, whichever went first.
+        assert {u["user_id"] for u in fans} == {r.id for r in requesters[7:]}
+        assert (await profile(client, owner.id))["stats"]["followers"] == 3
+
+
+async def test_going_public_lets_thousands_of_requesters_in_at_once(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    from reelstack.db import utcnow
+    from reelstack.infra.ids import new_id
+    from reelstack.social.models import FollowRequest
+
+    owner = await make_user(runtime, private=True)
+    ids = [new_id() for _ in range(11_000)]  # 3 parameters a row would pass asyncpg's 32767
+    async with runtime.unit_of_work() as session:
+        await session.execute(
+            User.__table__.insert(),
+            [
+                {
+                    "id": i,
+                    "username": f"r{n}",
+                    "email": f"r{n}@example.com",
+                    "password_hash": "x",
+                    "display_name": "r",
+                    "bio": "",
+                    "role": "user",
+                    "is_verified": False,
+                    "is_private": False,
+                    "is_active": True,
+                    "follower_count": 0,
+                    "following_count": 0,
+                    "video_count": 0,
+                    "total_likes": 0,
+                    "created_at": utcnow(),
+                    "updated_at": utcnow(),
+                }
+                for n, i in enumerate(ids)
+            ],
+        )
+        await session.execute(
+            FollowRequest.__table__.insert(),
+            [
+                {"id": new_id(), "requester_id": i, "target_id": owner.id, "created_at": utcnow()}
+                for i in ids
+            ],
+        )
+    r = await client.patch("/api/v1/users/me", json={"is_private": False}, headers=owner.headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["stats"]["followers"] == 11_000
+    assert await follow_rows(runtime, owner.id) == 11_000
+    async with runtime.unit_of_work(write=False) as session:
+        following = await session.scalar(
+            select(func.sum(User.following_count)).where(User.id.in_(ids[:10] + ids[-10:]))
+        )
+    assert following == 20
+
+
+async def test_going_public_waits_for_a_requester_in_progress_without_deadlock(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    from reelstack.accounts import service as accounts
+    from reelstack.social import service as social
+
+    requester = await make_user(runtime)  # created first: the smaller id, locked first
+    owner = await make_user(runtime, private=True)
+    await client.post(f"/api/v1/users/{owner.id}/follow", headers=requester.headers)
+
+    async with runtime.unit_of_work() as blocking:
+        # The requester's block has started: it holds the requester's row...
+        await accounts.lock_users(blocking, [requester.id])
+        going_public = asyncio.create_task(
+            client.patch("/api/v1/users/me", json={"is_private": False}, headers=owner.headers)
+        )
+        await asyncio.sleep(0.3)
+        # ...and now needs the owner's row too. Had going public locked the owner first and
+        # the requester second, each would wait for the other.
+        await social.block(blocking, requester.id, owner.id)
+    response = await asyncio.wait_for(going_public, 10)
+    assert response.status_code == 200, response.text
+    assert response.json()["stats"]["followers"] == 0
+    assert response.json()["is_private"] is False
