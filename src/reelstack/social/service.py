@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, and_, delete, exists, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,6 +29,21 @@ class FollowState:
     follower_count: int
 
 
+async def _edges_between(
+    session: AsyncSession, source: Any, target: Any, viewer_id: str, ids: list[str]
+) -> list[tuple[str, str]]:
+    """(source, target) rows of one edge table linking the viewer and `ids`, either way."""
+    rows = await session.execute(
+        select(source, target).where(
+            or_(
+                and_(source == viewer_id, target.in_(ids)),
+                and_(target == viewer_id, source.in_(ids)),
+            )
+        )
+    )
+    return [(a, b) for a, b in rows]
+
+
 async def relationships(
     session: AsyncSession, viewer_id: str | None, other_ids: list[str]
 ) -> dict[str, Relationship]:
@@ -35,26 +51,8 @@ async def relationships(
     if viewer_id is None or not other_ids:
         return {uid: NO_RELATIONSHIP for uid in other_ids}
     ids = list(set(other_ids))
-    follows = (
-        await session.execute(
-            select(Follow.follower_id, Follow.followee_id).where(
-                or_(
-                    and_(Follow.follower_id == viewer_id, Follow.followee_id.in_(ids)),
-                    and_(Follow.followee_id == viewer_id, Follow.follower_id.in_(ids)),
-                )
-            )
-        )
-    ).all()
-    blocks = (
-        await session.execute(
-            select(Block.blocker_id, Block.blocked_id).where(
-                or_(
-                    and_(Block.blocker_id == viewer_id, Block.blocked_id.in_(ids)),
-                    and_(Block.blocked_id == viewer_id, Block.blocker_id.in_(ids)),
-                )
-            )
-        )
-    ).all()
+    follows = await _edges_between(session, Follow.follower_id, Follow.followee_id, viewer_id, ids)
+    blocks = await _edges_between(session, Block.blocker_id, Block.blocked_id, viewer_id, ids)
     requested = set(
         await session.scalars(
             select(FollowRequest.target_id).where(
