@@ -40,34 +40,20 @@ WriteSession = Annotated[AsyncSession, Depends(_write_session, scope="function")
 ReadSession = Annotated[AsyncSession, Depends(_read_session, scope="function")]
 
 
-def _claims(
-    request: Request, rt: Runtime, credentials: HTTPAuthorizationCredentials | None
-) -> AccessClaims | None:
-    if not hasattr(request.state, "claims"):
-        request.state.claims = (
-            rt.token_policy.tokens.decode(credentials.credentials) if credentials else None
-        )
-    claims: AccessClaims | None = request.state.claims
-    return claims
-
-
 async def optional_viewer(
-    request: Request,
     rt: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> AccessClaims | None:
-    return _claims(request, rt, credentials)
+    """The signed-in viewer, if any; decoded once per request (FastAPI caches dependencies)."""
+    return rt.token_policy.tokens.decode(credentials.credentials) if credentials else None
 
 
 async def required_viewer(
-    request: Request,
-    rt: RuntimeDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    viewer: Annotated[AccessClaims | None, Depends(optional_viewer)],
 ) -> AccessClaims:
-    claims = _claims(request, rt, credentials)
-    if claims is None:
+    if viewer is None:
         raise NotAuthenticated()
-    return claims
+    return viewer
 
 
 OptionalViewer = Annotated[AccessClaims | None, Depends(optional_viewer)]

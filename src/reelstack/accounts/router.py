@@ -135,16 +135,15 @@ async def upload_avatar(
 ) -> Me:
     """Replace the avatar. The image is checked by its content and re-encoded in three sizes."""
     data = await file.read(rt.settings.avatar_max_bytes + 1)
-    await service.replace_avatar(
+    user = await service.replace_avatar(
         session, rt.storage, viewer.user_id, data, max_bytes=rt.settings.avatar_max_bytes
     )
-    return me_view(rt.media, await service.get_user(session, viewer.user_id))
+    return me_view(rt.media, user)
 
 
 @router.delete("/users/me/avatar")
 async def delete_avatar(viewer: Viewer, rt: RuntimeDep, session: WriteSession) -> Me:
-    await service.remove_avatar(session, viewer.user_id)
-    return me_view(rt.media, await service.get_user(session, viewer.user_id))
+    return me_view(rt.media, await service.remove_avatar(session, viewer.user_id))
 
 
 @router.get("/users/{user_ref}")

@@ -46,10 +46,15 @@ async def _username_taken(session: AsyncSession, username: str) -> bool:
 async def register(
     session: AsyncSession, passwords: Passwords, data: RegisterRequest, *, role: Role = Role.USER
 ) -> User:
-    email = normalize_email(str(data.email))
     # Hash before the first query: on SQLite that query takes the write lock, and argon2's
     # tens of milliseconds must not stall every other writer.
-    password_hash = await passwords.hash(data.password)
+    return await _insert_user(session, data, await passwords.hash(data.password), role)
+
+
+async def _insert_user(
+    session: AsyncSession, data: RegisterRequest, password_hash: str, role: Role
+) -> User:
+    email = normalize_email(str(data.email))
     if await _username_taken(session, data.username):
         raise Conflict("That username is taken.", code="username_taken")
     if await session.scalar(select(User.id).where(User.email == email)) is not None:
@@ -248,15 +253,19 @@ async def change_password(
     )
     if changed.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict("The password was changed meanwhile; try again.", code="password_changed")
-    await write.execute(
-        update(RefreshToken)
-        .where(
-            RefreshToken.user_id == user_id,
-            RefreshToken.family_id != keep_family,
-            RefreshToken.revoked_at.is_(None),
-        )
-        .values(revoked_at=utcnow())
+    await revoke_sessions(write, user_id, except_family=keep_family)
+
+
+async def revoke_sessions(
+    session: AsyncSession, user_id: str, *, except_family: str | None = None
+) -> None:
+    """Revoke every refresh token of the user, but for one sign-in if named."""
+    query = update(RefreshToken).where(
+        RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None)
     )
+    if except_family is not None:
+        query = query.where(RefreshToken.family_id != except_family)
+    await session.execute(query.values(revoked_at=utcnow()))
 
 
 async def get_user(session: AsyncSession, user_id: str) -> User:
@@ -402,28 +411,29 @@ async def update_me(
     return user, became_public
 
 
-async def _set_avatar_key(session: AsyncSession, user_id: str, key: str | None) -> None:
+async def _set_avatar_key(session: AsyncSession, user_id: str, key: str | None) -> User:
     user = await get_user(session, user_id)
     previous, user.avatar_key = user.avatar_key, key
     if previous:
         # The old files go only once the new key is committed; a rollback keeps them.
         enqueue_after_commit(session, "accounts.delete_avatar_files", {"key_prefix": previous})
+    return user
 
 
 async def replace_avatar(
     session: AsyncSession, storage: Storage, user_id: str, data: bytes, *, max_bytes: int
-) -> None:
+) -> User:
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"Avatars are limited to {max_bytes} bytes.", code="avatar_too_large")
     renditions = await asyncio.to_thread(render_avatar, data)
     key = f"avatars/{user_id}/{new_id()}"
     for size, blob in renditions.items():
         await storage.put_bytes(f"{key}/{size}.webp", blob, "image/webp")
-    await _set_avatar_key(session, user_id, key)
+    return await _set_avatar_key(session, user_id, key)
 
 
-async def remove_avatar(session: AsyncSession, user_id: str) -> None:
-    await _set_avatar_key(session, user_id, None)
+async def remove_avatar(session: AsyncSession, user_id: str) -> User:
+    return await _set_avatar_key(session, user_id, None)
 
 
 async def create_admin(session: AsyncSession, passwords: Passwords, data: RegisterRequest) -> User:
@@ -435,14 +445,9 @@ async def create_admin(session: AsyncSession, passwords: Passwords, data: Regist
         existing.role = Role.ADMIN.value
         existing.is_active = True
         existing.password_hash = password_hash
-        # Whoever held the old password is signed out.
-        await session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.user_id == existing.id, RefreshToken.revoked_at.is_(None))
-            .values(revoked_at=utcnow())
-        )
+        await revoke_sessions(session, existing.id)  # whoever held the old password is out
         return existing
-    return await register(session, passwords, data, role=Role.ADMIN)
+    return await _insert_user(session, data, password_hash, Role.ADMIN)
 
 
 async def follower_count(session: AsyncSession, user_id: str) -> int:

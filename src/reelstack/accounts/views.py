@@ -19,19 +19,25 @@ class MediaLinks:
     ttl_seconds: int
 
 
-def avatar_urls(storage: Storage, user: User, ttl: int) -> AvatarUrls | None:
+def avatar_url(media: MediaLinks, user: User, size: str) -> str | None:
+    """One signed avatar URL; each signature costs, so lists sign only the size they show."""
+    if not user.avatar_key:
+        return None
+    return media.storage.signed_url(f"{user.avatar_key}/{size}.webp", media.ttl_seconds)
+
+
+def avatar_urls(media: MediaLinks, user: User) -> AvatarUrls | None:
     if not user.avatar_key:
         return None
     return AvatarUrls(
-        **{
-            size: storage.signed_url(f"{user.avatar_key}/{size}.webp", ttl)
-            for size in ("small", "medium", "large")
-        }
+        small=avatar_url(media, user, "small") or "",
+        medium=avatar_url(media, user, "medium") or "",
+        large=avatar_url(media, user, "large") or "",
     )
 
 
 def profile_fields(media: MediaLinks, user: User, relation: Relationship) -> dict[str, Any]:
-    urls = avatar_urls(media.storage, user, media.ttl_seconds)
+    urls = avatar_urls(media, user)
     return dict(
         user_id=user.id,
         username=user.username,
@@ -60,12 +66,11 @@ def me_view(media: MediaLinks, user: User) -> Me:
 
 
 def user_summary(media: MediaLinks, user: User, relation: Relationship) -> UserSummary:
-    urls = avatar_urls(media.storage, user, media.ttl_seconds)
     return UserSummary(
         user_id=user.id,
         username=user.username,
         display_name=user.display_name,
-        avatar_url=urls.small if urls else None,
+        avatar_url=avatar_url(media, user, "small"),
         is_verified=user.is_verified,
         is_following=relation.is_following,
     )

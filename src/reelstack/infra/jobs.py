@@ -215,8 +215,8 @@ class _HueyJobQueue:
 
     async def stop_consumer(self) -> None:
         consumers, self._consumers = self._consumers, []
-        for consumer in consumers:
-            await asyncio.to_thread(consumer.stop, True)
+        # Each waits for its workers' current job; the queues need not wait for each other.
+        await asyncio.gather(*(asyncio.to_thread(c.stop, True) for c in consumers))
 
 
 class SqliteJobQueue(_HueyJobQueue):

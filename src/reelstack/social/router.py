@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
+from reelstack.accounts.security import AccessClaims
 from reelstack.accounts.views import user_summary
 from reelstack.deps import OptionalViewer, ReadSession, RuntimeDep, Viewer, WriteSession
-from reelstack.infra.pagination import Paging
+from reelstack.infra.pagination import PageParams, Paging
 from reelstack.runtime import Runtime
 from reelstack.social import service
 from reelstack.social.schemas import (
@@ -74,36 +75,36 @@ async def my_blocks(
     return await _user_page(rt, session, viewer.user_id, page, hide_blockers=False)
 
 
-@router.get("/users/{user_ref}/followers")
-async def followers(
-    user_ref: str,
-    viewer: OptionalViewer,
-    rt: RuntimeDep,
+async def _follow_list(
+    rt: Runtime,
     session: ReadSession,
-    paging: Paging,
+    viewer: AccessClaims | None,
+    user_ref: str,
+    paging: PageParams,
+    *,
+    followers: bool,
 ) -> UserPage:
-    """Who follows this user, newest first. A private account shows it to followers only."""
     viewer_id = viewer.user_id if viewer else None
     page = await service.follow_list(
-        session, viewer_id, user_ref, followers=True, cursor=paging.cursor, limit=paging.size
+        session, viewer_id, user_ref, followers=followers, cursor=paging.cursor, limit=paging.size
     )
     return await _user_page(rt, session, viewer_id, page)
+
+
+@router.get("/users/{user_ref}/followers")
+async def followers(
+    user_ref: str, viewer: OptionalViewer, rt: RuntimeDep, session: ReadSession, paging: Paging
+) -> UserPage:
+    """Who follows this user, newest first. A private account shows it to followers only."""
+    return await _follow_list(rt, session, viewer, user_ref, paging, followers=True)
 
 
 @router.get("/users/{user_ref}/following")
 async def following(
-    user_ref: str,
-    viewer: OptionalViewer,
-    rt: RuntimeDep,
-    session: ReadSession,
-    paging: Paging,
+    user_ref: str, viewer: OptionalViewer, rt: RuntimeDep, session: ReadSession, paging: Paging
 ) -> UserPage:
     """Whom this user follows, newest first. A private account shows it to followers only."""
-    viewer_id = viewer.user_id if viewer else None
-    page = await service.follow_list(
-        session, viewer_id, user_ref, followers=False, cursor=paging.cursor, limit=paging.size
-    )
-    return await _user_page(rt, session, viewer_id, page)
+    return await _follow_list(rt, session, viewer, user_ref, paging, followers=False)
 
 
 @router.get("/follow-requests")

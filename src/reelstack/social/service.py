@@ -98,30 +98,19 @@ async def _lock_pair(session: AsyncSession, a: str, b: str) -> None:
     await accounts.lock_users(session, [a, b])
 
 
-async def _add_follows(session: AsyncSession, follower_ids: list[str], followee_id: str) -> int:
-    """Insert follows of `followee_id` that do not exist yet, moving both sides' counts by
-    exactly the rows inserted. Returns that number."""
-    if not follower_ids:
-        return 0
-    now = utcnow()
+async def _add_follow(session: AsyncSession, follower_id: str, followee_id: str) -> bool:
+    """Insert the follow unless it exists; both sides' counts move only if it was inserted."""
     inserted = await session.execute(
         insert_ignoring_conflicts(session, Follow.__table__)
-        .values(
-            [
-                {"follower_id": f, "followee_id": followee_id, "created_at": now}
-                for f in follower_ids
-            ]
-        )
+        .values(follower_id=follower_id, followee_id=followee_id, created_at=utcnow())
         .returning(Follow.__table__.c.follower_id)
     )
-    new_followers = list(inserted.scalars())
-    if not new_followers:
-        return 0
-    await accounts.adjust_counts(session, followee_id, followers=len(new_followers))
-    await accounts.adjust_counts_of(session, new_followers, following=1)
-    for follower_id in new_followers:
-        publish(session, UserFollowed(follower_id=follower_id, followee_id=followee_id))
-    return len(new_followers)
+    if inserted.first() is None:
+        return False
+    await accounts.adjust_counts(session, followee_id, followers=1)
+    await accounts.adjust_counts(session, follower_id, following=1)
+    publish(session, UserFollowed(follower_id=follower_id, followee_id=followee_id))
+    return True
 
 
 async def _remove_follow(session: AsyncSession, follower_id: str, followee_id: str) -> bool:
@@ -175,7 +164,7 @@ async def follow(session: AsyncSession, viewer_id: str, ref: str) -> FollowState
                     ),
                 )
         else:
-            await _add_follows(session, [viewer_id], target.id)
+            await _add_follow(session, viewer_id, target.id)
     return FollowState(following, not following, await accounts.follower_count(session, target.id))
 
 
@@ -201,7 +190,7 @@ async def approve_request(session: AsyncSession, viewer_id: str, request_id: str
         delete(FollowRequest).where(FollowRequest.id == request_id).returning(FollowRequest.id)
     )
     if removed.first() is not None:
-        await _add_follows(session, [request.requester_id], viewer_id)
+        await _add_follow(session, request.requester_id, viewer_id)
 
 
 async def decline_request(session: AsyncSession, viewer_id: str, request_id: str) -> None:
@@ -364,6 +353,14 @@ async def blocked_users(
 RECOUNT_BATCH = 1000
 
 
+async def _count_by(session: AsyncSession, column: Any, ids: list[str]) -> dict[str, int]:
+    """How many follow rows each of `ids` has in `column`."""
+    rows = await session.execute(
+        select(column, func.count()).where(column.in_(ids)).group_by(column)
+    )
+    return {uid: count for uid, count in rows}
+
+
 async def recount_follow_counts(
     session: AsyncSession, *, after_id: str = "", batch: int = RECOUNT_BATCH
 ) -> tuple[int, str | None]:
@@ -373,24 +370,8 @@ async def recount_follow_counts(
     if not stored:
         return 0, None
     ids = list(stored)
-    followers = dict(
-        (
-            await session.execute(
-                select(Follow.followee_id, func.count())
-                .where(Follow.followee_id.in_(ids))
-                .group_by(Follow.followee_id)
-            )
-        ).all()
-    )
-    following = dict(
-        (
-            await session.execute(
-                select(Follow.follower_id, func.count())
-                .where(Follow.follower_id.in_(ids))
-                .group_by(Follow.follower_id)
-            )
-        ).all()
-    )
+    followers = await _count_by(session, Follow.followee_id, ids)
+    following = await _count_by(session, Follow.follower_id, ids)
     drifted = {
         uid: (followers.get(uid, 0), following.get(uid, 0))
         for uid, counts in stored.items()

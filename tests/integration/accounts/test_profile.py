@@ -9,7 +9,7 @@ import httpx
 from PIL import Image
 
 from reelstack.runtime import Runtime
-from tests.factories import assert_problem, make_user
+from tests.factories import TestUser, assert_problem, make_user
 
 
 def image_bytes(fmt: str, size: tuple[int, int] = (300, 200), exif_gps: bool = False) -> bytes:
@@ -22,6 +22,14 @@ def image_bytes(fmt: str, size: tuple[int, int] = (300, 200), exif_gps: bool = F
     else:
         img.save(buf, format=fmt)
     return buf.getvalue()
+
+
+async def put_avatar(
+    client: httpx.AsyncClient, user: TestUser, name: str, data: bytes, mime: str
+) -> httpx.Response:
+    return await client.put(
+        "/api/v1/users/me/avatar", headers=user.headers, files={"file": (name, data, mime)}
+    )
 
 
 async def fetch(client: httpx.AsyncClient, url: str) -> httpx.Response:
@@ -77,11 +85,7 @@ async def test_avatar_is_reencoded_in_three_sizes_and_served_signed(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
     me = await make_user(runtime)
-    r = await client.put(
-        "/api/v1/users/me/avatar",
-        headers=me.headers,
-        files={"file": ("me.jpg", image_bytes("JPEG", exif_gps=True), "image/jpeg")},
-    )
+    r = await put_avatar(client, me, "me.jpg", image_bytes("JPEG", exif_gps=True), "image/jpeg")
     assert r.status_code == 200, r.text
     urls = r.json()["avatar_urls"]
     assert r.json()["avatar_url"] == urls["medium"]
@@ -100,11 +104,7 @@ async def test_avatar_is_reencoded_in_three_sizes_and_served_signed(
     assert (await fetch(client, public["avatar_url"])).status_code == 200
 
     old_url = urls["small"]
-    r = await client.put(
-        "/api/v1/users/me/avatar",
-        headers=me.headers,
-        files={"file": ("x.png", image_bytes("PNG", (800, 800)), "image/png")},
-    )
+    r = await put_avatar(client, me, "x.png", image_bytes("PNG", (800, 800)), "image/png")
     assert r.json()["avatar_urls"] != urls
     # The replaced files are removed by a background job after the commit.
     for _ in range(100):
@@ -121,11 +121,7 @@ async def test_hostile_avatars_are_refused_and_the_old_one_kept(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
     me = await make_user(runtime)
-    good = await client.put(
-        "/api/v1/users/me/avatar",
-        headers=me.headers,
-        files={"file": ("a.png", image_bytes("PNG"), "image/png")},
-    )
+    good = await put_avatar(client, me, "a.png", image_bytes("PNG"), "image/png")
     before = good.json()["avatar_url"]
     svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
     huge = image_bytes("PNG", (9000, 40))
@@ -139,7 +135,7 @@ async def test_hostile_avatars_are_refused_and_the_old_one_kept(
         (("big.bmp", image_bytes("BMP"), "image/bmp"), 415, "unsupported_image"),
     ]
     for file, status, code in cases:
-        r = await client.put("/api/v1/users/me/avatar", headers=me.headers, files={"file": file})
+        r = await put_avatar(client, me, *file)
         assert_problem(r, status, code)
     me_now = (await client.get("/api/v1/users/me", headers=me.headers)).json()
     assert me_now["avatar_url"] is not None
@@ -152,9 +148,5 @@ async def test_oversized_avatar_upload_is_refused(
 ) -> None:
     me = await make_user(runtime)
     blob = b"\x89PNG" + b"\0" * (runtime.settings.avatar_max_bytes + 10)
-    r = await client.put(
-        "/api/v1/users/me/avatar",
-        headers=me.headers,
-        files={"file": ("big.png", blob, "image/png")},
-    )
+    r = await put_avatar(client, me, "big.png", blob, "image/png")
     assert_problem(r, 413, "avatar_too_large")

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from reelstack.accounts.security import Passwords
 from reelstack.app import create_app
 from reelstack.runtime import Runtime, open_runtime
 from tests.factories import PASSWORD, assert_problem, make_user, register_over_http
@@ -167,9 +168,24 @@ async def test_a_burst_of_concurrent_requests_within_the_limit_all_succeed(
     assert {r.status_code for r in responses} == {404}
 
 
+class SlowPasswords(Passwords):
+    def __init__(self, hold_seconds: float) -> None:
+        super().__init__(time_cost=1, memory_kib=8192)
+        self.hold_seconds = hold_seconds
+        self.verified = 0
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        self.verified += 1
+        await asyncio.sleep(self.hold_seconds)
+        return await super().verify(password_hash, password)
+
+
 @pytest.mark.parametrize("settings_overrides", [{"rate_limit_login": "3/minute"}])
 async def test_parallel_guesses_cannot_exceed_the_account_budget(runtime: Runtime) -> None:
     await make_user(runtime, "target")
+    # Hold every password check a moment, so all twenty attempts are in flight together: were
+    # the budget consulted before argon2 and charged after, every one of them would get in.
+    runtime.passwords = SlowPasswords(hold_seconds=0.5)
 
     async def guess(i: int, password: str, start: asyncio.Event) -> httpx.Response:
         async with client_at(runtime, f"198.51.100.{i}") as bot:
@@ -183,6 +199,7 @@ async def test_parallel_guesses_cannot_exceed_the_account_budget(runtime: Runtim
     results = await asyncio.gather(*guesses)
     codes = sorted(r.status_code for r in results)
     assert codes == [401] * 3 + [429] * 17
+    assert runtime.passwords.verified == 3  # type: ignore[attr-defined]
     # With the budget spent, even the right password waits for the window.
     now = asyncio.Event()
     now.set()
