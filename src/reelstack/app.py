@@ -14,7 +14,10 @@ from reelstack.deps import rate_limit_request
 from reelstack.errors import install_error_handlers
 from reelstack.health import install_metrics
 from reelstack.health import router as health_router
-from reelstack.media.router import router as media_router
+from reelstack.media.files import router as media_files_router
+from reelstack.media.router import router as videos_router
+from reelstack.media.stream import router as playback_router
+from reelstack.media.tus import router as tus_router
 from reelstack.runtime import Runtime, open_runtime
 from reelstack.social.router import router as social_router
 
@@ -57,7 +60,11 @@ def create_app(
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(rate_limit_request)])
     api.include_router(accounts_router)
     api.include_router(social_router)
+    api.include_router(videos_router)
+    api.include_router(tus_router)
     app.include_router(api)
+    # Playlists are fetched by players, several per video: behind tokens, not the rate limit.
+    app.include_router(playback_router, prefix=API_PREFIX)
     app.include_router(health_router)
-    app.include_router(media_router)
+    app.include_router(media_files_router)
     return app

@@ -65,6 +65,28 @@ class Settings(BaseSettings):
     job_timeout_seconds: float = 3600.0
 
     avatar_max_bytes: int = 5 * 1024 * 1024
+
+    # Uploads: limits a creator meets before a byte is stored.
+    upload_max_bytes: int = 2 * 1024**3
+    upload_chunk_size: int = 5 * 1024 * 1024
+    upload_max_chunk_bytes: int = 64 * 1024 * 1024
+    upload_simple_max_bytes: int = 100 * 1000 * 1000
+    uploads_per_day: int = 50
+    upload_session_ttl_seconds: int = 24 * 3600
+    upload_mime_types: str = (
+        "video/mp4,video/quicktime,video/webm,video/x-matroska,video/3gpp,video/3gpp2,"
+        "video/x-msvideo,video/avi,video/mp2t,video/mpeg,video/x-flv,video/ogg,"
+        "application/octet-stream"
+    )
+
+    # Processing: every ffmpeg run is bounded in time, threads and memory.
+    video_max_duration_seconds: float = 600.0
+    ffmpeg_path: str | None = None
+    ffmpeg_threads: int = 0  # 0: one per CPU
+    ffmpeg_timeout_seconds: float = 3600.0
+    ffmpeg_memory_limit_mib: int = 8192
+    processing_lease_seconds: int = 120
+    processing_max_attempts: int = 3
     log_level: str = "info"
 
     @model_validator(mode="after")
@@ -92,6 +114,10 @@ class Settings(BaseSettings):
     def scale_out(self) -> bool:
         """True when the cache, queue and pub/sub roles live in Redis."""
         return self.redis_url is not None
+
+    @property
+    def allowed_upload_types(self) -> frozenset[str]:
+        return frozenset(t.strip().lower() for t in self.upload_mime_types.split(",") if t.strip())
 
     @cached_property
     def resolved_database_url(self) -> str:

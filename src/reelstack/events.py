@@ -30,3 +30,31 @@ class FollowRequested(Event):
     request_id: str
     requester_id: str
     target_id: str
+
+
+@domain_event
+@dataclass(frozen=True)
+class VideoUploaded(Event):
+    """Every byte of a video's original is stored; processing may start."""
+
+    name = "video.uploaded"
+    video_id: str
+    user_id: str
+
+
+@domain_event
+@dataclass(frozen=True)
+class VideoProcessed(Event):
+    """Every rung, the progressive MP4 and the thumbnails of a video are published."""
+
+    name = "video.processed"
+    video_id: str
+    user_id: str
+
+
+@domain_event
+@dataclass(frozen=True)
+class VideoDeleted(Event):
+    name = "video.deleted"
+    video_id: str
+    user_id: str

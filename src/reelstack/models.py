@@ -2,8 +2,9 @@
 
 from reelstack.accounts import models as accounts_models
 from reelstack.db import Base
+from reelstack.media import models as media_models
 from reelstack.social import models as social_models
 
 metadata = Base.metadata
 
-__all__ = ["accounts_models", "metadata", "social_models"]
+__all__ = ["accounts_models", "media_models", "metadata", "social_models"]

@@ -21,12 +21,18 @@ from reelstack.infra.jobs import QUEUES, JobQueue, RedisJobQueue, SqliteJobQueue
 from reelstack.infra.ratelimit import LimitsRateLimiter, RateLimiter
 from reelstack.infra.realtime import Broadcaster, MemoryBroadcaster, RedisBroadcaster
 from reelstack.infra.storage import LocalStorage, S3Storage, Storage, UrlSigner
+from reelstack.media.playback import PlaybackLinks
 from reelstack.migrate import current_revision, head_revision, upgrade_to_head
 
 log = logging.getLogger(__name__)
 
 # Modules that declare jobs and event handlers; imported before the queue is built.
-JOB_MODULES = ("reelstack.accounts.tasks", "reelstack.social.tasks", "reelstack.handlers")
+JOB_MODULES = (
+    "reelstack.accounts.tasks",
+    "reelstack.social.tasks",
+    "reelstack.media.tasks",
+    "reelstack.handlers",
+)
 
 
 @dataclass
@@ -46,6 +52,10 @@ class Runtime:
     @property
     def media(self) -> MediaLinks:
         return MediaLinks(self.storage, self.settings.media_url_ttl_seconds)
+
+    @property
+    def playback(self) -> PlaybackLinks:
+        return PlaybackLinks(self.signer, self.storage, self.settings.media_url_ttl_seconds)
 
     def unit_of_work(self, *, write: bool = True) -> AbstractAsyncContextManager[AsyncSession]:
         """A transaction whose jobs and events are enqueued only once it has committed."""

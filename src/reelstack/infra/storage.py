@@ -10,7 +10,7 @@ import os
 import shutil
 import time
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote, urlencode
 
 import boto3
@@ -46,6 +46,10 @@ def validate_key(key: str) -> str:
 class Storage(Protocol):
     async def put_bytes(self, key: str, data: bytes, content_type: str) -> None: ...
     async def put_file(self, key: str, path: Path, content_type: str) -> None: ...
+    async def move_file(self, key: str, path: Path, content_type: str) -> None:
+        """Store a local file that the caller no longer needs (renamed into place if it can)."""
+        ...
+
     async def get_bytes(self, key: str) -> bytes: ...
     async def download(self, key: str, dest: Path) -> None: ...
     async def exists(self, key: str) -> bool: ...
@@ -58,25 +62,43 @@ class Storage(Protocol):
     async def ping(self) -> None: ...
 
 
+@runtime_checkable
+class DirectUploads(Protocol):
+    """Clients send an upload's bytes straight to the store (S3 multipart with presigned part
+    URLs); only stores that can do so implement it."""
+
+    async def start_multipart(self, key: str, content_type: str) -> str: ...
+    def presign_part(self, key: str, upload_id: str, part_number: int, expires_in: int) -> str: ...
+    async def list_parts(self, key: str, upload_id: str) -> list[tuple[int, int, str]]: ...
+    async def complete_multipart(
+        self, key: str, upload_id: str, parts: list[tuple[int, str]]
+    ) -> None: ...
+    async def abort_multipart(self, key: str, upload_id: str) -> None: ...
+
+
+def direct_uploads(storage: Storage) -> DirectUploads | None:
+    return storage if isinstance(storage, DirectUploads) else None
+
+
 class UrlSigner:
     """HMAC signatures for the media URLs the app serves itself in embedded mode."""
 
     def __init__(self, secret: bytes) -> None:
         self._key = hashlib.sha256(b"reelstack-media-url\x00" + secret).digest()
 
-    def _mac(self, key: str, expires: int) -> str:
+    def mac(self, key: str, expires: int) -> str:
         digest = hmac.new(self._key, f"{key}\n{expires}".encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest[:24]).decode()
 
     def sign(self, key: str, expires_in: int, now: float | None = None) -> str:
         expires = int((now or time.time()) + expires_in)
-        query = urlencode({"expires": expires, "sig": self._mac(key, expires)})
+        query = urlencode({"expires": expires, "sig": self.mac(key, expires)})
         return f"{MEDIA_PREFIX}{quote(key)}?{query}"
 
     def verify(self, key: str, expires: int, sig: str, now: float | None = None) -> bool:
         if expires < (now or time.time()) or not sig.isascii():
             return False
-        return hmac.compare_digest(self._mac(key, expires).encode(), sig.encode())
+        return hmac.compare_digest(self.mac(key, expires).encode(), sig.encode())
 
 
 class LocalStorage:
@@ -108,6 +130,18 @@ class LocalStorage:
 
     async def put_file(self, key: str, path: Path, content_type: str) -> None:
         await asyncio.to_thread(self._write, key, lambda tmp: shutil.copyfile(path, tmp))
+
+    async def move_file(self, key: str, path: Path, content_type: str) -> None:
+        dest = self.path_for(key)
+
+        def move() -> None:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.replace(path, dest)  # atomic on one filesystem: no copy of a large chunk
+            except OSError:
+                self._write(key, lambda tmp: shutil.copyfile(path, tmp))
+
+        await asyncio.to_thread(move)
 
     async def get_bytes(self, key: str) -> bytes:
         try:
@@ -203,6 +237,10 @@ class S3Storage:
             ExtraArgs={"ContentType": content_type},
         )
 
+    async def move_file(self, key: str, path: Path, content_type: str) -> None:
+        await self.put_file(key, path, content_type)
+        await asyncio.to_thread(path.unlink, True)
+
     async def get_bytes(self, key: str) -> bytes:
         def read() -> bytes:
             try:
@@ -260,3 +298,68 @@ class S3Storage:
 
     async def ping(self) -> None:
         await asyncio.to_thread(self._s3.head_bucket, Bucket=self.bucket)
+
+    # -- direct (multipart) uploads ---------------------------------------------------------
+    async def start_multipart(self, key: str, content_type: str) -> str:
+        started = await asyncio.to_thread(
+            self._s3.create_multipart_upload,
+            Bucket=self.bucket,
+            Key=self._k(key),
+            ContentType=content_type,
+        )
+        return str(started["UploadId"])
+
+    def presign_part(self, key: str, upload_id: str, part_number: int, expires_in: int) -> str:
+        url: str = self._s3.generate_presigned_url(
+            "upload_part",
+            Params={
+                "Bucket": self.bucket,
+                "Key": self._k(key),
+                "UploadId": upload_id,
+                "PartNumber": part_number,
+            },
+            ExpiresIn=expires_in,
+        )
+        return url
+
+    async def list_parts(self, key: str, upload_id: str) -> list[tuple[int, int, str]]:
+        """(part number, size, ETag) of every part the store holds, in order."""
+
+        def list_all() -> list[tuple[int, int, str]]:
+            parts: list[tuple[int, int, str]] = []
+            paginator = self._s3.get_paginator("list_parts")
+            try:
+                for page in paginator.paginate(
+                    Bucket=self.bucket, Key=self._k(key), UploadId=upload_id
+                ):
+                    parts.extend(
+                        (p["PartNumber"], p["Size"], p["ETag"]) for p in page.get("Parts", [])
+                    )
+            except ClientError as exc:
+                raise ObjectNotFound(key) from exc
+            return sorted(parts)
+
+        return await asyncio.to_thread(list_all)
+
+    async def complete_multipart(
+        self, key: str, upload_id: str, parts: list[tuple[int, str]]
+    ) -> None:
+        await asyncio.to_thread(
+            self._s3.complete_multipart_upload,
+            Bucket=self.bucket,
+            Key=self._k(key),
+            UploadId=upload_id,
+            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etag} for n, etag in parts]},
+        )
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        try:
+            await asyncio.to_thread(
+                self._s3.abort_multipart_upload,
+                Bucket=self.bucket,
+                Key=self._k(key),
+                UploadId=upload_id,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                raise

@@ -1,85 +1,258 @@
-"""Serving stored files in embedded mode: only through a signed, unexpired URL, with Range."""
+"""HTTP for videos: uploads (chunked, one-shot multipart), records, status, a creator's list."""
 
 from __future__ import annotations
 
-import time
+import asyncio
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse, JSONResponse
-from starlette.types import Message, Receive, Scope, Send
+from fastapi import APIRouter, File, Form, Header, Request, UploadFile, status
+from pydantic import ValidationError
 
-from reelstack.deps import RuntimeDep
-from reelstack.errors import PROBLEM_JSON, NotFound, problem_body
-from reelstack.infra.storage import LocalStorage, StorageError
+from reelstack.deps import OptionalViewer, ReadSession, RuntimeDep, Viewer, WriteSession
+from reelstack.errors import PayloadTooLarge, Unprocessable
+from reelstack.infra.pagination import Paging
+from reelstack.media import service, uploads
+from reelstack.media.models import UploadProtocol, UploadState
+from reelstack.media.schemas import (
+    ByteRange,
+    ChunkResponse,
+    CompleteResponse,
+    DeletedResponse,
+    PresignedPart,
+    UpdateVideoRequest,
+    UploadInitRequest,
+    UploadInitResponse,
+    VideoOut,
+    VideoPage,
+    VideoStatusResponse,
+)
+from reelstack.media.schemas import UploadState as UploadStateOut
+from reelstack.media.views import status_out, video_out
+from reelstack.middleware import BODY_LIMIT_KEY
+from reelstack.runtime import Runtime
 
-router = APIRouter(tags=["media"], include_in_schema=False)
+router = APIRouter(tags=["videos"])
 
-
-class StoredFileResponse(FileResponse):
-    """A file that may be deleted while we answer (a replaced avatar, a removed video): if it
-    disappears before the first byte is sent, the client gets a clean 404 instead of a 500."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = True
-            await send(message)
-
-        try:
-            await super().__call__(scope, receive, tracking_send)
-        except (FileNotFoundError, RuntimeError) as exc:
-            # Starlette reports a file that vanished after routing as a RuntimeError.
-            if started or (isinstance(exc, RuntimeError) and "does not exist" not in str(exc)):
-                raise
-            body = problem_body(404, "media_not_found", MEDIA_GONE, scope["path"])
-            gone = JSONResponse(body, status_code=404, media_type=PROBLEM_JSON)
-            await gone(scope, receive, send)
-
-
-MEDIA_GONE = "No such file, or its link has expired."
-CONTENT_TYPES = {
-    ".m3u8": "application/vnd.apple.mpegurl",
-    ".m4s": "video/iso.segment",
-    ".ts": "video/mp2t",
-    ".mp4": "video/mp4",
-    ".webp": "image/webp",
-    ".jpg": "image/jpeg",
-    ".vtt": "text/vtt",
-}
+# The configured caps are enforced by the service; these only let big bodies reach it.
+CHUNK_BODY_LIMIT = 1024**3
+SIMPLE_BODY_LIMIT = 256 * 1024**2
 
 
-@router.api_route("/media/{key:path}", methods=["GET", "HEAD"])
-async def media_file(
-    key: str,
+def _upload_url(upload_id: str) -> str:
+    return f"/api/v1/videos/upload/{upload_id}/chunk"
+
+
+@router.post("/videos/upload/init", status_code=status.HTTP_201_CREATED)
+async def init_upload(
+    body: UploadInitRequest, viewer: Viewer, rt: RuntimeDep, session: WriteSession
+) -> UploadInitResponse:
+    """Start a resumable upload: checks the daily quota, the size and the declared type."""
+    new = await uploads.create_upload(
+        session, rt, viewer.user_id, body, protocol=UploadProtocol.CHUNKED
+    )
+    return UploadInitResponse(
+        video_id=new.video.id,
+        upload_id=new.upload.id,
+        upload_url=_upload_url(new.upload.id),
+        chunk_size=new.upload.chunk_size,
+        expires_at=new.upload.expires_at,
+        parts=[PresignedPart(part_number=n, url=u, start=s, end=e) for n, u, s, e in new.parts]
+        or None,
+    )
+
+
+@router.put("/videos/upload/{upload_id}/chunk", openapi_extra={BODY_LIMIT_KEY: CHUNK_BODY_LIMIT})
+async def put_chunk(
+    upload_id: str,
+    request: Request,
+    viewer: Viewer,
     rt: RuntimeDep,
-    expires: Annotated[int, Query()] = 0,
-    sig: Annotated[str, Query(max_length=64)] = "",
-) -> StoredFileResponse:
-    """A stored object, if the URL was signed by us and has not expired. The signature is only
-    ever issued after the visibility check, so a guessed path gets nothing."""
-    storage = rt.storage
-    missing = NotFound(MEDIA_GONE, code="media_not_found")
-    if not isinstance(storage, LocalStorage) or not rt.signer.verify(key, expires, sig):
-        raise missing
+    content_range: Annotated[str | None, Header(description="bytes first-last/total")] = None,
+) -> ChunkResponse:
+    """Store one byte range. Ranges may come in any order; sending one again is harmless."""
+    upload, received = await uploads.put_chunk(
+        rt, viewer.user_id, upload_id, content_range, request.stream()
+    )
+    uploaded = sum(end - start for start, end in received)
+    return ChunkResponse(
+        bytes_uploaded=uploaded,
+        total_bytes=upload.total_bytes,
+        status="uploaded" if uploaded == upload.total_bytes else "uploading",
+    )
+
+
+@router.get("/videos/upload/{upload_id}")
+async def upload_state(upload_id: str, viewer: Viewer, session: ReadSession) -> UploadStateOut:
+    """Which byte ranges are stored, so a client can resume after a dropped connection."""
+    progress = await uploads.upload_progress(session, viewer.user_id, upload_id)
+    upload = progress.upload
+    done = progress.bytes_uploaded == upload.total_bytes
+    return UploadStateOut(
+        upload_id=upload.id,
+        video_id=upload.video_id,
+        protocol=upload.protocol,
+        status="complete"
+        if upload.state == UploadState.COMPLETE.value
+        else ("uploaded" if done else "uploading"),
+        total_bytes=upload.total_bytes,
+        bytes_uploaded=progress.bytes_uploaded,
+        chunk_size=upload.chunk_size,
+        received=[ByteRange(start=s, end=e - 1) for s, e in progress.received],
+        missing=[ByteRange(start=s, end=e - 1) for s, e in progress.missing],
+        expires_at=upload.expires_at,
+    )
+
+
+@router.post("/videos/upload/{upload_id}/complete", status_code=status.HTTP_202_ACCEPTED)
+async def complete_upload(
+    upload_id: str, viewer: Viewer, rt: RuntimeDep, session: WriteSession
+) -> CompleteResponse:
+    """All bytes are in: processing starts. Refused while any byte is missing."""
+    video = await uploads.complete_upload(session, rt, viewer.user_id, upload_id)
+    return CompleteResponse(video_id=video.id, status=video.status)
+
+
+def _details(
+    filename: str,
+    size: int,
+    content_type: str,
+    caption: str,
+    description: str,
+    hashtags: str,
+    category: str | None,
+    visibility: str,
+    allow_comments: bool,
+) -> UploadInitRequest:
     try:
-        path = storage.path_for(key)
-    except StorageError:
-        raise missing from None
-    if not path.is_file():
-        raise missing
-    suffix = path.suffix.lower()
-    # Only types we store are served as themselves; anything else downloads, never renders.
-    media_type = CONTENT_TYPES.get(suffix, "application/octet-stream")
-    max_age = max(0, expires - int(time.time()))
-    return StoredFileResponse(
-        path,
-        media_type=media_type,
-        headers={
-            "Cache-Control": f"private, max-age={max_age}",
-            # Even if a stored file were HTML, it could run nothing on our origin.
-            "Content-Security-Policy": "sandbox; default-src 'none'",
-        },
+        return UploadInitRequest(
+            file_size=max(size, 1),
+            mime_type=content_type,
+            filename=filename,
+            caption=caption,
+            description=description,
+            hashtags=[t for t in hashtags.replace(",", " ").split() if t],
+            category=category or None,
+            visibility=visibility,
+            allow_comments=allow_comments,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise Unprocessable(f"{field}: {first['msg']}", code="validation_failed") from None
+
+
+@router.post(
+    "/videos/upload",
+    status_code=status.HTTP_202_ACCEPTED,
+    openapi_extra={BODY_LIMIT_KEY: SIMPLE_BODY_LIMIT},
+)
+async def upload_in_one_request(
+    file: Annotated[UploadFile, File(description="The video, up to 100 MB.")],
+    viewer: Viewer,
+    rt: RuntimeDep,
+    caption: Annotated[str, Form(max_length=2200)] = "",
+    description: Annotated[str, Form(max_length=5000)] = "",
+    hashtags: Annotated[str, Form(description="Space- or comma-separated.")] = "",
+    category: Annotated[str | None, Form(max_length=50)] = None,
+    visibility: Annotated[str, Form()] = "public",
+    allow_comments: Annotated[bool, Form()] = True,
+) -> CompleteResponse:
+    """The whole video in one multipart request, for simple clients."""
+    size = file.size if file.size is not None else 0
+    if size == 0:
+        raise Unprocessable("The file is empty.", code="empty_file")
+    cap = rt.settings.upload_simple_max_bytes
+    if size > cap:
+        raise PayloadTooLarge(
+            f"One-request uploads may be at most {cap} bytes; use the chunked upload.",
+            code="file_too_large",
+            max_bytes=cap,
+        )
+    request = _details(
+        file.filename or "video.mp4",
+        size,
+        file.content_type or "application/octet-stream",
+        caption,
+        description,
+        hashtags,
+        category,
+        visibility,
+        allow_comments,
+    )
+    return await _store_whole_file(rt, viewer.user_id, request, file, size)
+
+
+async def _store_whole_file(
+    rt: Runtime, user_id: str, request: UploadInitRequest, file: UploadFile, size: int
+) -> CompleteResponse:
+    async with rt.unit_of_work() as session:
+        new = await uploads.create_upload(
+            session,
+            rt,
+            user_id,
+            request,
+            protocol=UploadProtocol.MULTIPART,
+            size_cap=rt.settings.upload_simple_max_bytes,
+        )
+    spool = rt.settings.data_dir / "tmp"
+    spool.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=spool, prefix="whole-", delete=False) as out:
+        await file.seek(0)
+        await asyncio.to_thread(shutil.copyfileobj, file.file, out, 1024 * 1024)
+    await uploads.store_piece(rt, new.upload, 0, Path(out.name), size)
+    async with rt.unit_of_work() as session:
+        video = await uploads.complete_upload(session, rt, user_id, new.upload.id)
+        return CompleteResponse(video_id=video.id, status=video.status)
+
+
+@router.get("/videos/{video_id}")
+async def get_video(
+    video_id: str, viewer: OptionalViewer, rt: RuntimeDep, session: ReadSession
+) -> VideoOut:
+    """A video with its signed playback URLs, if the viewer may see it."""
+    seen = await service.visible_video(session, service.Viewer.of(viewer), video_id)
+    viewer_id = viewer.user_id if viewer else None
+    return video_out(rt.playback, rt.media, seen.video, seen.owner, viewer_id)
+
+
+@router.patch("/videos/{video_id}")
+async def update_video(
+    video_id: str, body: UpdateVideoRequest, viewer: Viewer, rt: RuntimeDep, session: WriteSession
+) -> VideoOut:
+    """Change a video's caption, description, hashtags, category, audience or comments."""
+    seen = await service.update_video(session, service.Viewer.of(viewer), video_id, body)
+    return video_out(rt.playback, rt.media, seen.video, seen.owner, viewer.user_id)
+
+
+@router.delete("/videos/{video_id}")
+async def delete_video(video_id: str, viewer: Viewer, session: WriteSession) -> DeletedResponse:
+    """Delete a video (its creator or a moderator); every stored file is removed by a job."""
+    await service.delete_video(session, service.Viewer.of(viewer), video_id)
+    return DeletedResponse(success=True, message="The video was deleted.")
+
+
+@router.get("/videos/{video_id}/status")
+async def video_status(video_id: str, viewer: Viewer, session: ReadSession) -> VideoStatusResponse:
+    """Processing progress, the rungs already playable, and why processing failed."""
+    video = await service.video_for_owner(session, service.Viewer.of(viewer), video_id)
+    return status_out(video)
+
+
+@router.get("/users/{user_ref}/videos")
+async def user_videos(
+    user_ref: str, viewer: OptionalViewer, rt: RuntimeDep, session: ReadSession, paging: Paging
+) -> VideoPage:
+    """A creator's videos, newest first."""
+    listed = await service.user_videos(session, service.Viewer.of(viewer), user_ref, paging)
+    viewer_id = viewer.user_id if viewer else None
+    return VideoPage(
+        videos=[
+            video_out(rt.playback, rt.media, video, listed.owner, viewer_id)
+            for video in listed.videos
+        ],
+        next_cursor=listed.next_cursor,
+        has_more=listed.next_cursor is not None,
     )

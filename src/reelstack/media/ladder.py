@@ -1,0 +1,263 @@
+"""Plan the rendition ladder, encode every rung in one decoding pass, package each as HLS."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from reelstack.media.ffmpeg import FFmpeg, ProgressCallback, untrusted_input
+from reelstack.media.probe import SourceInfo
+
+# (short side, crf, maxrate kbit/s). A lower crf on small rungs: their pixels are blown up
+# on every screen, so artefacts show more; the maxrate keeps busy scenes within budget.
+_LADDER = ((1080, 22, 6500), (720, 22, 4000), (480, 22, 2000), (360, 22, 1000))
+_HIGH_FPS_MIN_SHORT_SIDE = 720  # rungs this large keep up to 60 fps, smaller ones 30
+_GOP_SECONDS = 2
+HLS_SEGMENT_SECONDS = 4
+PLAYLIST = "index.m3u8"
+INIT_SEGMENT = "init.mp4"
+SEGMENT_PATTERN = "seg_%05d.m4s"
+AUDIO_BITRATE = "128k"
+# Common rates a measured average (VFR phone footage, rounding) is snapped to.
+_STANDARD_RATES = tuple(
+    Fraction(numerator, denominator)
+    for numerator, denominator in (
+        (24000, 1001), (24, 1), (25, 1), (30000, 1001), (30, 1),
+        (48, 1), (50, 1), (60000, 1001), (60, 1), (120, 1),
+    )
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One rendition: its display size, x264 quality target and bitrate cap, frame rate."""
+
+    name: str
+    width: int
+    height: int
+    crf: int
+    maxrate_kbps: int
+    bufsize_kbps: int
+    fps: float
+
+
+def plan_ladder(info: SourceInfo) -> list[Rung]:
+    """The rungs to produce for this source, smallest first; never larger than the source.
+
+    Rungs are named by the short side of the display size, so a portrait 1080x1920 video has
+    a 1080p rung. A rung is produced only if the source's short side reaches it (a 600p source
+    gets 480p and 360p); a source below 360p gets a single rung at its own even-rounded size.
+    """
+    short_side, long_side = min(info.width, info.height), max(info.width, info.height)
+    portrait = info.height > info.width
+    top_fps, low_fps = _rung_rates(info.fps)
+    rungs: list[Rung] = []
+    for rung_short, crf, maxrate in _LADDER:
+        if rung_short > short_side:
+            continue
+        rung_long = _even(long_side * rung_short / short_side)
+        width, height = (rung_short, rung_long) if portrait else (rung_long, rung_short)
+        fps = float(top_fps if rung_short >= _HIGH_FPS_MIN_SHORT_SIDE else low_fps)
+        rungs.append(Rung(f"{rung_short}p", width, height, crf, maxrate, 2 * maxrate, fps))
+    if not rungs:
+        _, crf, maxrate = _LADDER[-1]
+        width, height = _even_down(info.width), _even_down(info.height)
+        name = f"{min(width, height)}p"
+        rungs.append(Rung(name, width, height, crf, maxrate, 2 * maxrate, float(low_fps)))
+    return sorted(rungs, key=lambda rung: rung.width * rung.height)
+
+
+def _even(value: float) -> int:
+    return max(2, 2 * round(value / 2))
+
+
+def _even_down(value: int) -> int:
+    return max(2, value - value % 2)
+
+
+def _source_rate(fps: float) -> Fraction:
+    closest = min(_STANDARD_RATES, key=lambda rate: abs(float(rate) - fps))
+    if abs(float(closest) - fps) / float(closest) < 0.03:
+        return closest
+    return Fraction(fps).limit_denominator(1001)
+
+
+def _rung_rates(fps: float) -> tuple[Fraction, Fraction]:
+    """Frame rates for large (≤ 60) and small (≤ 30) rungs, each the source rate divided by a
+    whole number, the small one dividing the large one: every small-rung frame time is also a
+    large-rung frame time, so keyframes placed on the small rung's grid exist in all rungs."""
+    source = _source_rate(fps)
+    top_divisor = max(1, math.ceil(source / 60 - Fraction(1, 100)))
+    top = source / top_divisor
+    low = top / max(1, math.ceil(top / 30 - Fraction(1, 100)))
+    return top, low
+
+
+def _keyframe_expression(info: SourceInfo) -> str:
+    """Keyframes every 2 s, moved to the first frame of the smallest rung's grid at or after
+    each 2 s mark. The grid depends on the source only, so rungs encoded in separate passes
+    (a fast 360p first, the rest later) still cut HLS segments at the same instants."""
+    _, grid = _rung_rates(info.fps)
+    rate = f"{float(grid):.9f}"
+    # The 4 ms slack absorbs float rounding; it is under half a frame even at 120 fps.
+    return f"expr:gte(t,ceil(n_forced*{_GOP_SECONDS}*{rate}-0.000001)/{rate}-0.004)"
+
+
+def _rate_argument(fps: float) -> str:
+    rate = Fraction(fps).limit_denominator(1001)
+    return f"{rate.numerator}/{rate.denominator}"
+
+
+async def encode_rungs(
+    ff: FFmpeg,
+    source: Path,
+    info: SourceInfo,
+    rungs: list[Rung],
+    workdir: Path,
+    *,
+    on_progress: ProgressCallback | None = None,
+) -> dict[str, Path]:
+    """Encode `rungs` to one faststart MP4 each, decoding the source once. {name: mp4}.
+
+    ffmpeg's autorotation turns the picture upright before scaling, so every output is stored
+    in its display orientation without a rotation flag; variable frame rate becomes constant.
+    """
+    if not rungs:
+        raise ValueError("no rungs to encode")
+    await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
+    labels = [f"v{index}" for index in range(len(rungs))]
+    graph = [f"[0:v:0]split={len(rungs)}" + "".join(f"[in{label}]" for label in labels)]
+    for label, rung in zip(labels, rungs, strict=True):
+        graph.append(
+            f"[in{label}]fps=fps={_rate_argument(rung.fps)}:start_time=0,"
+            f"scale={rung.width}:{rung.height}:flags=lanczos,setsar=1,format=yuv420p[{label}]"
+        )
+    args = [
+        "-threads", str(ff.threads), *untrusted_input(source, info.format),
+        "-filter_complex", ";".join(graph),
+        "-filter_complex_threads", str(ff.threads),
+    ]  # fmt: skip
+    # A file that declares a short duration and then goes on and on is cut off.
+    limit = f"{info.duration * 1.5 + 5:.3f}"
+    keyframes = _keyframe_expression(info)
+    outputs: dict[str, Path] = {}
+    for label, rung in zip(labels, rungs, strict=True):
+        output = workdir / f"{rung.name}.mp4"
+        args += [
+            "-map", f"[{label}]",
+            "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high",
+            "-crf", str(rung.crf),
+            "-maxrate", f"{rung.maxrate_kbps}k", "-bufsize", f"{rung.bufsize_kbps}k",
+            "-pix_fmt", "yuv420p", "-fps_mode", "cfr",
+            "-force_key_frames", keyframes, "-forced-idr", "1", "-sc_threshold", "0",
+            # Longer than the forced interval, so x264 never adds a keyframe of its own.
+            "-g", str(math.ceil(rung.fps * _GOP_SECONDS * 2)),
+            "-threads", str(ff.threads),
+        ]  # fmt: skip
+        if info.has_audio:
+            args += ["-map", "0:a:0", "-c:a", "aac", "-b:a", AUDIO_BITRATE,
+                     "-ac", "2", "-ar", "48000"]  # fmt: skip
+        args += ["-map_metadata", "-1", "-movflags", "+faststart", "-t", limit]
+        args += ["-f", "mp4", str(output)]
+        outputs[rung.name] = output
+    await ff.run(args, duration=info.duration, on_progress=on_progress)
+    return outputs
+
+
+@dataclass(frozen=True)
+class HlsRendition:
+    """One rung as an HLS fMP4 media playlist, with what the master playlist needs."""
+
+    rung: Rung
+    directory: Path
+    playlist: str
+    files: list[str]  # relative to `directory`: init segment, media segments, playlist
+    bandwidth: int  # peak segment bit rate, bit/s
+    average_bandwidth: int
+    codecs: str
+    width: int
+    height: int
+    frame_rate: float
+
+
+async def package_hls(ff: FFmpeg, mp4: Path, rung: Rung, outdir: Path) -> HlsRendition:
+    """Remux one rung MP4 (no re-encode) into fMP4 HLS segments of about 4 s."""
+    await asyncio.to_thread(outdir.mkdir, parents=True, exist_ok=True)
+    await ff.run([
+        *untrusted_input(mp4, "mov"),
+        "-map", "0", "-c", "copy", "-f", "hls",
+        "-hls_segment_type", "fmp4", "-hls_time", str(HLS_SEGMENT_SECONDS),
+        "-hls_playlist_type", "vod", "-hls_flags", "independent_segments",
+        "-hls_fmp4_init_filename", INIT_SEGMENT,
+        "-hls_segment_filename", str(outdir / SEGMENT_PATTERN),
+        str(outdir / PLAYLIST),
+    ])  # fmt: skip
+    return await asyncio.to_thread(_describe_rendition, mp4, rung, outdir)
+
+
+def _describe_rendition(mp4: Path, rung: Rung, outdir: Path) -> HlsRendition:
+    segments = parse_media_playlist((outdir / PLAYLIST).read_text())
+    sizes = [(outdir / name).stat().st_size for name, _ in segments]
+    peak = max(
+        math.ceil(size * 8 / seconds) for size, (_, seconds) in zip(sizes, segments, strict=True)
+    )
+    average = math.ceil(sum(sizes) * 8 / sum(seconds for _, seconds in segments))
+    codecs, width, height, frame_rate = _describe_streams(mp4)
+    return HlsRendition(
+        rung=rung,
+        directory=outdir,
+        playlist=PLAYLIST,
+        files=[INIT_SEGMENT, *(name for name, _ in segments), PLAYLIST],
+        bandwidth=peak,
+        average_bandwidth=average,
+        codecs=codecs,
+        width=width,
+        height=height,
+        frame_rate=frame_rate,
+    )
+
+
+_EXTINF = re.compile(r"^#EXTINF:([0-9.]+)")
+
+
+def parse_media_playlist(text: str) -> list[tuple[str, float]]:
+    """(segment URI, duration) for each segment of a media playlist."""
+    segments: list[tuple[str, float]] = []
+    duration: float | None = None
+    for line in text.splitlines():
+        line = line.strip()
+        if match := _EXTINF.match(line):
+            duration = float(match.group(1))
+        elif line and not line.startswith("#") and duration is not None:
+            segments.append((line, duration))
+            duration = None
+    if not segments or any(seconds <= 0 for _, seconds in segments):
+        raise ValueError("the media playlist lists no segments")
+    return segments
+
+
+def _describe_streams(mp4: Path) -> tuple[str, int, int, float]:
+    """RFC 6381 codecs (from the avcC and AudioSpecificConfig actually written), size, rate."""
+    with av.open(str(mp4), format="mov", options={"protocol_whitelist": "file"}) as container:
+        video = container.streams.video[0]
+        avcc = video.codec_context.extradata
+        if not avcc or len(avcc) < 4 or avcc[0] != 1:
+            raise ValueError(f"{mp4.name} has no avcC configuration")
+        codecs = [f"avc1.{avcc[1]:02x}{avcc[2]:02x}{avcc[3]:02x}"]
+        for audio in container.streams.audio[:1]:
+            config = audio.codec_context.extradata
+            object_type = config[0] >> 3 if config else 2
+            codecs.append(f"mp4a.40.{object_type}")
+        rate = video.average_rate or video.guessed_rate
+        return (
+            ",".join(codecs),
+            video.codec_context.width,
+            video.codec_context.height,
+            float(rate) if rate else 0.0,
+        )

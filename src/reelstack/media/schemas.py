@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from reelstack.social.visibility import Audience
+
+HASHTAG = re.compile(r"^\w{1,100}$")
+MAX_HASHTAGS = 30
+
+
+def normalise_hashtags(values: list[str]) -> list[str]:
+    """'#Cats', 'cats' and ' CATS ' are one hashtag; order is kept, repeats dropped."""
+    seen: dict[str, None] = {}
+    for raw in values:
+        tag = raw.strip().lstrip("#").lower()
+        if not HASHTAG.fullmatch(tag):
+            raise ValueError(f"{raw!r} is not a hashtag: use letters, digits and '_'")
+        seen.setdefault(tag, None)
+    if len(seen) > MAX_HASHTAGS:
+        raise ValueError(f"at most {MAX_HASHTAGS} hashtags")
+    return list(seen)
+
+
+Hashtags = Annotated[list[str], AfterValidator(normalise_hashtags)]
+Caption = Annotated[str, Field(max_length=2200)]
+Description = Annotated[str, Field(max_length=5000)]
+Category = Annotated[str, Field(min_length=1, max_length=50)]
+
+
+class VideoDetails(BaseModel):
+    """What a creator says about a video when uploading it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    caption: Caption = ""
+    description: Description = ""
+    hashtags: Hashtags = Field(default_factory=list)
+    category: Category | None = None
+    visibility: Audience = Audience.PUBLIC
+    allow_comments: bool = True
+    sound_id: str | None = Field(default=None, max_length=26)
+
+
+class UploadInitRequest(VideoDetails):
+    file_size: int = Field(gt=0, description="Size of the whole file in bytes.")
+    mime_type: str = Field(min_length=1, max_length=100)
+    filename: str = Field(min_length=1, max_length=255)
+
+
+class PresignedPart(BaseModel):
+    part_number: int
+    url: str
+    start: int
+    end: int = Field(description="Last byte of the part, inclusive.")
+
+
+class UploadInitResponse(BaseModel):
+    video_id: str
+    upload_id: str
+    upload_url: str = Field(description="PUT chunks here with a Content-Range header.")
+    chunk_size: int
+    expires_at: datetime
+    parts: list[PresignedPart] | None = Field(
+        default=None,
+        description="With S3 storage: presigned URLs to PUT each part straight to the bucket.",
+    )
+
+
+class ByteRange(BaseModel):
+    start: int
+    end: int = Field(description="Inclusive, as in Content-Range.")
+
+
+class ChunkResponse(BaseModel):
+    bytes_uploaded: int
+    total_bytes: int
+    status: Literal["uploading", "uploaded"]
+
+
+class UploadState(BaseModel):
+    upload_id: str
+    video_id: str
+    protocol: str
+    status: Literal["uploading", "uploaded", "complete"]
+    total_bytes: int
+    bytes_uploaded: int
+    chunk_size: int
+    received: list[ByteRange]
+    missing: list[ByteRange]
+    expires_at: datetime
+
+
+class CompleteResponse(BaseModel):
+    video_id: str
+    status: str
+
+
+class ProcessingError(BaseModel):
+    code: str
+    detail: str
+
+
+class VideoStatusResponse(BaseModel):
+    video_id: str
+    status: str
+    progress: int
+    renditions_ready: list[str]
+    error: ProcessingError | None
+
+
+class VideoAuthor(BaseModel):
+    user_id: str
+    username: str
+    display_name: str
+    avatar_url: str | None
+    is_verified: bool
+
+
+class VideoStats(BaseModel):
+    views: int
+    likes: int
+    comments: int
+    shares: int
+
+
+class UserInteraction(BaseModel):
+    liked: bool = False
+    saved: bool = False
+
+
+class Thumbnails(BaseModel):
+    posters: dict[str, str] = Field(description="Poster image URL by width in pixels.")
+    storyboard_vtt: str | None = Field(
+        description="WebVTT thumbnails track for scrubbing; its cues point into a sprite."
+    )
+
+
+class VideoOut(BaseModel):
+    video_id: str
+    user: VideoAuthor
+    caption: str
+    description: str
+    hashtags: list[str]
+    category: str | None
+    sound_id: str | None
+    duration: float | None
+    width: int | None
+    height: int | None
+    video_urls: dict[str, str] = Field(
+        description="`hls` (master playlist), `mp4` (progressive) and one playlist per rung."
+    )
+    thumbnail_url: str | None
+    thumbnails: Thumbnails
+    stats: VideoStats
+    visibility: Audience
+    allow_comments: bool
+    status: str
+    created_at: datetime
+    user_interaction: UserInteraction
+
+
+class VideoPage(BaseModel):
+    videos: list[VideoOut]
+    next_cursor: str | None
+    has_more: bool
+
+
+class UpdateVideoRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    caption: Caption | None = None
+    description: Description | None = None
+    hashtags: Hashtags | None = None
+    category: Category | None = None
+    visibility: Audience | None = None
+    allow_comments: bool | None = None
+
+
+class DeletedResponse(BaseModel):
+    success: bool
+    message: str

@@ -1,0 +1,82 @@
+"""Shaping videos for responses: the seed's video shape, with signed media URLs."""
+
+from __future__ import annotations
+
+from reelstack.accounts.models import User
+from reelstack.accounts.views import MediaLinks, avatar_url
+from reelstack.media.models import Video
+from reelstack.media.playback import PlaybackLinks
+from reelstack.media.schemas import (
+    ProcessingError,
+    Thumbnails,
+    UserInteraction,
+    VideoAuthor,
+    VideoOut,
+    VideoStats,
+    VideoStatusResponse,
+)
+from reelstack.social.visibility import Audience
+
+POSTER_WIDTH = "360"
+
+
+def author(media: MediaLinks, user: User) -> VideoAuthor:
+    return VideoAuthor(
+        user_id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        avatar_url=avatar_url(media, user, "small"),
+        is_verified=user.is_verified,
+    )
+
+
+def video_out(
+    links: PlaybackLinks,
+    media: MediaLinks,
+    video: Video,
+    owner: User,
+    viewer_id: str | None,
+    interaction: UserInteraction | None = None,
+) -> VideoOut:
+    """Only call after `service.may_see`: this mints the URLs that open the media."""
+    posters = links.posters(video)
+    thumbnail = posters.get(POSTER_WIDTH) or (posters[max(posters, key=int)] if posters else None)
+    return VideoOut(
+        video_id=video.id,
+        user=author(media, owner),
+        caption=video.caption,
+        description=video.description,
+        hashtags=list(video.hashtags),
+        category=video.category,
+        sound_id=video.sound_id,
+        duration=video.duration,
+        width=video.width,
+        height=video.height,
+        video_urls=links.video_urls(video, viewer_id),
+        thumbnail_url=thumbnail,
+        thumbnails=Thumbnails(posters=posters, storyboard_vtt=links.storyboard(video, viewer_id)),
+        stats=VideoStats(
+            views=video.view_count,
+            likes=video.like_count,
+            comments=video.comment_count,
+            shares=video.share_count,
+        ),
+        visibility=Audience(video.visibility),
+        allow_comments=video.allow_comments,
+        status=video.status,
+        created_at=video.created_at,
+        user_interaction=interaction or UserInteraction(),
+    )
+
+
+def status_out(video: Video) -> VideoStatusResponse:
+    error = None
+    if video.error_code:
+        error = ProcessingError(code=video.error_code, detail=video.error_detail or "")
+    return VideoStatusResponse(
+        video_id=video.id,
+        status=video.status,
+        progress=100 if video.job_state == "done" else video.progress,
+        renditions_ready=[r["name"] for r in video.renditions or []],
+        error=error,
+    )
