@@ -155,6 +155,10 @@ async def open_runtime(
         await prepare_schema(settings, db)
         if consume_jobs:
             jobs.start_consumer(rt, queues=queues, workers=settings.job_workers)
+            if "maintenance" in queues:
+                # A restarted process picks up work its predecessor died holding, at once
+                # rather than at the next periodic sweep.
+                await jobs.enqueue("media.recover_stalled_work", {})
         yield rt
     finally:
         await jobs.stop_consumer()

@@ -81,6 +81,12 @@ async def requeue_stalled_job(rt: Runtime) -> None:
     await requeue_stalled(rt)
 
 
+@job("media.recover_stalled_work", queue="maintenance", retries=0)
+async def recover_stalled_work(rt: Runtime) -> None:
+    """Queued by every job consumer as it starts."""
+    await requeue_stalled(rt)
+
+
 async def purge_expired_uploads(rt: Runtime) -> int:
     """Abandoned uploads: their video row, stored ranges and any direct upload go."""
     purged = 0
