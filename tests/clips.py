@@ -158,8 +158,9 @@ def make_ffconcat(path: Path, targets: list[str] | None = None) -> Path:
     return path
 
 
-def make_huge_claim_mp4(path: Path, *, claimed: int = 30000) -> Path:
-    """A tiny real H.264 mp4 whose tkhd, avc1 entry and SPS all claim `claimed`² pixels.
+def make_huge_claim_mp4(path: Path, *, claimed: int = 30000, only_sps: bool = False) -> Path:
+    """A tiny real H.264 mp4 whose tkhd, avc1 entry and SPS all claim `claimed`² pixels
+    (with `only_sps`, the container tells the truth and only the bitstream lies).
 
     The moov sits after mdat, so growing it (the SPS gets longer) moves no sample offsets.
     """
@@ -171,7 +172,7 @@ def make_huge_claim_mp4(path: Path, *, claimed: int = 30000) -> Path:
     small.unlink()
     moov = next(box for box in boxes if box.type == b"moov")
     assert boxes.index(moov) == len(boxes) - 1, "moov must come last"
-    _patch_sizes(moov, claimed)
+    _patch_sizes(moov, claimed, only_sps=only_sps)
     path.write_bytes(b"".join(box.serialize() for box in boxes))
     return path
 
@@ -215,16 +216,18 @@ def _walk(box: _Box) -> list[_Box]:
     return [box, *(descendant for child in box.children for descendant in _walk(child))]
 
 
-def _patch_sizes(moov: _Box, claimed: int) -> None:
+def _patch_sizes(moov: _Box, claimed: int, *, only_sps: bool) -> None:
     for box in _walk(moov):
-        if box.type == b"tkhd" and box.payload[-8:] != bytes(8):  # the video track
+        if box.type == b"avcC":
+            box.payload = _patch_avcc(box.payload, claimed)
+        elif only_sps:
+            continue
+        elif box.type == b"tkhd" and box.payload[-8:] != bytes(8):  # the video track
             box.payload = box.payload[:-8] + struct.pack(">II", claimed << 16, claimed << 16)
         elif box.type == b"avc1":
             fields = bytearray(box.payload)
             fields[24:28] = struct.pack(">HH", claimed, claimed)
             box.payload = bytes(fields)
-        elif box.type == b"avcC":
-            box.payload = _patch_avcc(box.payload, claimed)
 
 
 def _patch_avcc(avcc: bytes, claimed: int) -> bytes:

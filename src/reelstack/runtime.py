@@ -154,6 +154,9 @@ async def open_runtime(
     try:
         await prepare_schema(settings, db)
         if consume_jobs:
+            from reelstack.media.processing import sweep_local_leftovers
+
+            await sweep_local_leftovers(rt)
             jobs.start_consumer(rt, queues=queues, workers=settings.job_workers)
             if "maintenance" in queues:
                 # A restarted process picks up work its predecessor died holding, at once

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import resource
 import shutil
@@ -57,12 +58,27 @@ def untrusted_input(path: Path, fmt: str) -> list[str]:
     return [*args, "-i", str(path)]
 
 
+_PR_SET_PDEATHSIG = 1
+try:  # Linux: loaded once here, so the child only makes the syscall
+    _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)
+except OSError:  # pragma: no cover - not Linux
+    _LIBC = None
+
+
 def _limit_child_resources(memory_limit_bytes: int | None) -> Callable[[], None]:
+    parent = os.getpid()
+
     def apply() -> None:
-        # Runs in the forked child before exec: only async-signal-tolerant syscalls here.
+        # Runs in the forked child between fork and exec: nothing but syscalls.
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         if memory_limit_bytes is not None:
             resource.setrlimit(resource.RLIMIT_AS, (memory_limit_bytes, memory_limit_bytes))
+        # ffmpeg runs in its own session, so a worker killed mid-job would leave it running
+        # with no deadline; the kernel kills it with its parent instead.
+        if _LIBC is not None:
+            _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+            if os.getppid() != parent:
+                os._exit(1)
 
     return apply
 
@@ -91,9 +107,9 @@ class FFmpeg:
         timeout: float | None = None,
     ) -> None:
         """Run ffmpeg with `args`, reporting progress 0..1 against `duration` if asked."""
-        report = on_progress is not None and duration is not None and duration > 0
+        progress = on_progress if duration is not None and duration > 0 else None
         command = [self.executable, "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
-        if report:
+        if progress is not None:
             command += ["-progress", "pipe:1", "-stats_period", "0.5"]
         command += args
         # MALLOC_ARENA_MAX keeps glibc from reserving 64 MiB of address space per thread,
@@ -102,7 +118,7 @@ class FFmpeg:
         process = await asyncio.create_subprocess_exec(
             *command,
             stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE if report else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL if progress is None else asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
             preexec_fn=_limit_child_resources(self.memory_limit_bytes),
@@ -110,9 +126,8 @@ class FFmpeg:
         )
         stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         readers = [_collect_lines(process.stderr, stderr_tail)]
-        if report and process.stdout is not None:
-            assert on_progress is not None and duration is not None
-            readers.append(_follow_progress(process.stdout, duration, on_progress))
+        if progress is not None and process.stdout is not None and duration is not None:
+            readers.append(_follow_progress(process.stdout, duration, progress))
         deadline = timeout if timeout is not None else self.timeout_seconds
         finished = False
         try:
@@ -132,9 +147,8 @@ class FFmpeg:
         if returncode != 0:
             detail = "\n".join(stderr_tail) or f"ffmpeg exited with status {returncode}"
             raise FFmpegError("ffmpeg_failed", detail)
-        if report:
-            assert on_progress is not None
-            await on_progress(1.0)
+        if progress is not None:
+            await progress(1.0)
 
 
 async def _kill(process: asyncio.subprocess.Process) -> None:

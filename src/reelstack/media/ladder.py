@@ -14,9 +14,9 @@ import av
 from reelstack.media.ffmpeg import FFmpeg, ProgressCallback, untrusted_input
 from reelstack.media.probe import SourceInfo
 
-# (short side, crf, maxrate kbit/s). A lower crf on small rungs: their pixels are blown up
-# on every screen, so artefacts show more; the maxrate keeps busy scenes within budget.
-_LADDER = ((1080, 22, 6500), (720, 22, 4000), (480, 22, 2000), (360, 22, 1000))
+# (short side, crf, maxrate kbit/s). One quality target for every rung; the maxrate (with a
+# 2x VBV buffer) only bites on busy scenes, keeping a rung within its bandwidth class.
+_LADDER = ((1080, 21, 6500), (720, 21, 4000), (480, 21, 2000), (360, 21, 1000))
 _HIGH_FPS_MIN_SHORT_SIDE = 720  # rungs this large keep up to 60 fps, smaller ones 30
 _GOP_SECONDS = 2
 HLS_SEGMENT_SECONDS = 4

@@ -31,6 +31,8 @@ _NAMES_A_RESOURCE = re.compile(
     r"[a-z][a-z0-9+.-]*:/|^\s*(?:/|\./|\.\./|~/|[a-z]:\\)|^\s*file\s", re.IGNORECASE | re.MULTILINE
 )
 _VFR_PACKETS = 72
+# A stream that yields no picture after this many packets is not going to.
+_MAX_PACKETS_BEFORE_A_FRAME = 600
 # Packets arrive in decode order; the last few sorted timestamps may still have gaps that
 # later packets (B-frames) would fill, so they are left out of the interval statistics.
 _REORDER_WINDOW = 16
@@ -159,9 +161,11 @@ def probe_source(
             raise ProbeRejected(
                 "too_long", f"The video lasts {duration:.0f} s; the limit is {max_duration:.0f} s."
             )
+        # The declared size passed, but the bitstream may still claim another: cap the decoder.
+        video.codec_context.options = {"max_pixels": str(max_long_side * max_short_side)}
         first_frame_rotation, frame_times = _decode_first_frame(container, video)
         audio = next((s for s in container.streams.audio if s.codec_context is not None), None)
-        fps = _frame_rate(video)
+        fps, variable_frame_rate = _frame_timing(video, frame_times)
         rotation = (-round(first_frame_rotation / 90) * 90) % 360
         width, height = _display_size(video, coded_width, coded_height, rotation)
         limits.check(width, height)
@@ -177,7 +181,7 @@ def probe_source(
             coded_height=coded_height,
             rotation=rotation,
             fps=fps,
-            variable_frame_rate=_is_variable(video, fps, frame_times),
+            variable_frame_rate=variable_frame_rate,
             bit_rate=container.bit_rate or None,
             size_bytes=size_bytes,
         )
@@ -229,7 +233,9 @@ def _decode_first_frame(
     times: list[float] = []
     time_base = video.time_base or Fraction(1, 90000)
     try:
-        for packet in container.demux(video):
+        for count, packet in enumerate(container.demux(video)):
+            if rotation is None and count > _MAX_PACKETS_BEFORE_A_FRAME:
+                break
             if packet.pts is not None and len(times) < _VFR_PACKETS:
                 times.append(float(packet.pts * time_base))
             if rotation is None:
@@ -259,18 +265,26 @@ def _display_size(video: VideoStream, width: int, height: int, rotation: int) ->
     return (height, width) if rotation in (90, 270) else (width, height)
 
 
-def _is_variable(video: VideoStream, fps: float, times: list[float]) -> bool:
-    base = video.base_rate
-    if base is not None and base > 0 and abs(float(base) - fps) / fps > 0.05:
-        return True
+def _frame_timing(video: VideoStream, times: list[float]) -> tuple[float, bool]:
+    """(frame rate, variable?). A variable-rate video is given its nominal rate (the typical
+    frame interval), not its average: a phone clip at 30 fps that dips in the dark is a 30 fps
+    clip, and converting it to its 26 fps average would judder through every good stretch."""
+    average = _frame_rate(video)
     ordered = sorted(times)
     if len(times) >= _VFR_PACKETS:  # stopped before the end of the file
         ordered = ordered[:-_REORDER_WINDOW]
-    intervals = [b - a for a, b in itertools.pairwise(ordered) if b > a]
-    if len(intervals) < 3:
-        return False
-    typical = sorted(intervals)[len(intervals) // 2]
-    return max(intervals) > typical * 1.5 or min(intervals) < typical / 1.5
+    intervals = sorted(b - a for a, b in itertools.pairwise(ordered) if b > a)
+    typical = intervals[len(intervals) // 2] if len(intervals) >= 3 else None
+    irregular = typical is not None and (
+        intervals[-1] > typical * 1.5 or intervals[0] < typical / 1.5
+    )
+    base = video.base_rate
+    variable = irregular or (
+        base is not None and base > 0 and abs(float(base) - average) / average > 0.05
+    )
+    if variable and typical is not None and 1 / typical <= 1000:
+        return round(1 / typical, 3), True
+    return average, variable
 
 
 # --- ISO base media (mov/mp4) structure, read before any demuxer sees the file ---------------

@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import timedelta
@@ -431,7 +432,8 @@ async def _run(rt: Runtime, claim: Claim, beat: Heartbeat, workdir: Path) -> Non
             await rt.storage.put_file(mp4_key, outputs[mp4_rung.name], "video/mp4")
         thumbnails = None
         if index == 0 and not claim.has_thumbnails:
-            thumbnails = await _thumbnails(rt, ff, claim, source, info, workdir)
+            smallest = outputs[rungs[0].name]  # the sprite decodes this, not the whole upload
+            thumbnails = await _thumbnails(rt, ff, claim, source, smallest, info, workdir)
             claim.has_thumbnails = True
             at += THUMBNAIL_SHARE
             beat.report(at)
@@ -447,9 +449,17 @@ def _area(rung: Rung) -> int:
 
 
 async def _thumbnails(
-    rt: Runtime, ff: FFmpeg, claim: Claim, source: Path, info: SourceInfo, workdir: Path
+    rt: Runtime,
+    ff: FFmpeg,
+    claim: Claim,
+    source: Path,
+    smallest_rung: Path,
+    info: SourceInfo,
+    workdir: Path,
 ) -> dict[str, Any]:
-    thumbs = await make_thumbnails(ff, source, info, workdir / "thumbs")
+    thumbs = await make_thumbnails(
+        ff, source, info, workdir / "thumbs", sprite_source=smallest_rung
+    )
     prefix = f"{video_prefix(claim.video_id)}thumbs/"
     posters = {}
     for width, path in thumbs.posters.items():
@@ -478,3 +488,46 @@ async def delete_video_files(rt: Runtime, video_id: str) -> None:
     await rt.storage.delete_prefix(video_prefix(video_id))
     with contextlib.suppress(ObjectNotFound):
         await rt.storage.delete_prefix(f"originals/{video_id}/")
+
+
+STALE_SPOOL_SECONDS = 3600
+
+
+async def sweep_local_leftovers(rt: Runtime) -> int:
+    """What a killed process leaves on this machine's disk: work folders of jobs no longer
+    running under a live lease, and half-received chunks. Run as a job consumer starts."""
+    data_dir = rt.settings.data_dir
+    work = data_dir / "work"
+    entries = await asyncio.to_thread(lambda: list(work.iterdir()) if work.is_dir() else [])
+    removed = 0
+    if entries:
+        owners = {entry.name.split("-", 1)[0] for entry in entries}
+        async with rt.unit_of_work(write=False) as session:
+            live = set(
+                await session.scalars(
+                    select(Video.id).where(
+                        Video.id.in_(owners),
+                        Video.job_state == JobState.RUNNING.value,
+                        Video.lease_until > utcnow(),
+                    )
+                )
+            )
+        for entry in entries:
+            if entry.name.split("-", 1)[0] not in live:
+                await asyncio.to_thread(shutil.rmtree, entry, True)
+                removed += 1
+
+    def stale_spools() -> int:
+        spool = data_dir / "tmp"
+        if not spool.is_dir():
+            return 0
+        cutoff = time.time() - STALE_SPOOL_SECONDS
+        stale = [p for p in spool.iterdir() if p.is_file() and p.stat().st_mtime < cutoff]
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return len(stale)
+
+    removed += await asyncio.to_thread(stale_spools)
+    if removed:
+        log.info("removed %d leftovers of interrupted work", removed)
+    return removed

@@ -85,9 +85,11 @@ async def put_chunk(
 
 
 @router.get("/videos/upload/{upload_id}")
-async def upload_state(upload_id: str, viewer: Viewer, session: ReadSession) -> UploadStateOut:
+async def upload_state(
+    upload_id: str, viewer: Viewer, rt: RuntimeDep, session: ReadSession
+) -> UploadStateOut:
     """Which byte ranges are stored, so a client can resume after a dropped connection."""
-    progress = await uploads.upload_progress(session, viewer.user_id, upload_id)
+    progress = await uploads.upload_progress(session, rt, viewer.user_id, upload_id)
     upload = progress.upload
     done = progress.bytes_uploaded == upload.total_bytes
     return UploadStateOut(

@@ -96,7 +96,7 @@ async def _make_posters(
     posters = await asyncio.to_thread(_write_posters, best_path, widths, aspect, workdir)
     for candidate in candidates:
         candidate.unlink(missing_ok=True)
-    return posters, best_time
+    return posters, round(best_time, 3)
 
 
 def _score_candidates(candidates: list[Path], times: list[float]) -> tuple[Path, float] | None:

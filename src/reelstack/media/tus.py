@@ -133,7 +133,7 @@ async def tus_head(
     """How many bytes are stored from the start, so the client resumes there."""
     _check_version(tus_resumable)
     async with rt.unit_of_work(write=False) as session:
-        progress = await uploads.upload_progress(session, viewer.user_id, upload_id)
+        progress = await uploads.upload_progress(session, rt, viewer.user_id, upload_id)
     return Response(
         status_code=200,
         headers=_headers(

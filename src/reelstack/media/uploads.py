@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from reelstack.accounts import service as accounts
 from reelstack.db import insert_ignoring_conflicts, utcnow
 from reelstack.errors import (
     AppError,
@@ -195,6 +196,8 @@ async def create_upload(
         rt, request.mime_type, request.filename, request.file_size,
         size_cap or settings.upload_max_bytes,
     )  # fmt: skip
+    # Parallel inits of one user queue here, so none of them counts past the quota.
+    await accounts.lock_users(session, [user_id])
     await _check_quota(session, rt, user_id)
     video = Video(
         user_id=user_id,
@@ -347,6 +350,8 @@ async def store_piece(
             select(UploadSession.state).where(UploadSession.id == upload.id)
         )
         if current is None:
+            # Terminated or purged while this chunk was in flight: take its object back too.
+            await rt.storage.delete(key)
             raise NotFound("No such upload.", code="upload_not_found")
         await session.execute(
             insert_ignoring_conflicts(session, UploadPiece.__table__).values(
@@ -419,30 +424,56 @@ class Progress:
         return missing_ranges(self.received, self.upload.total_bytes)
 
 
-async def upload_progress(session: AsyncSession, user_id: str, upload_id: str) -> Progress:
-    upload = await owned_upload(session, user_id, upload_id)
-    return Progress(upload, await received_ranges(session, upload.id))
-
-
-async def _direct_parts_complete(rt: Runtime, upload: UploadSession) -> bool:
-    """With S3 storage: are all presigned parts in the bucket at their sizes? Then join them."""
+async def _direct_parts(rt: Runtime, upload: UploadSession) -> list[tuple[int, int, str]]:
+    """Parts of a direct upload already in the bucket at the size the plan gives them."""
     direct = direct_uploads(rt.storage)
     if direct is None or upload.s3_upload_id is None:
-        return False
+        return []
     try:
         parts = await direct.list_parts(direct_key(upload.id), upload.s3_upload_id)
     except ObjectNotFound:
+        return []
+    whole = []
+    for number, size, etag in parts:
+        start = (number - 1) * upload.chunk_size
+        if start < upload.total_bytes and size == min(
+            upload.chunk_size, upload.total_bytes - start
+        ):
+            whole.append((number, size, etag))
+    return whole
+
+
+def _part_ranges(upload: UploadSession, parts: list[tuple[int, int, str]]) -> list[tuple[int, int]]:
+    return [
+        ((n - 1) * upload.chunk_size, (n - 1) * upload.chunk_size + size) for n, size, _ in parts
+    ]
+
+
+async def upload_progress(
+    session: AsyncSession, rt: Runtime, user_id: str, upload_id: str
+) -> Progress:
+    """What is stored: ranges sent through the API and, with S3, parts sent to the bucket."""
+    upload = await owned_upload(session, user_id, upload_id)
+    if upload.state == UploadState.COMPLETE.value:
+        return Progress(upload, [(0, upload.total_bytes)])
+    received = await received_ranges(session, upload.id)
+    if upload.s3_upload_id:
+        received = merge_ranges(received + _part_ranges(upload, await _direct_parts(rt, upload)))
+    return Progress(upload, received)
+
+
+async def _finish_direct_upload(
+    rt: Runtime, upload: UploadSession, parts: list[tuple[int, int, str]]
+) -> bool:
+    """With S3 storage: if every planned part is in the bucket, join them into one object."""
+    direct = direct_uploads(rt.storage)
+    if direct is None or upload.s3_upload_id is None:
         return False
     expected = math.ceil(upload.total_bytes / upload.chunk_size)
-    sizes = {number: size for number, size, _ in parts}
-    for number in range(1, expected + 1):
-        want = min(upload.chunk_size, upload.total_bytes - (number - 1) * upload.chunk_size)
-        if sizes.get(number) != want:
-            return False
+    if {number for number, _, _ in parts} != set(range(1, expected + 1)):
+        return False
     await direct.complete_multipart(
-        direct_key(upload.id),
-        upload.s3_upload_id,
-        [(number, etag) for number, _, etag in parts if number <= expected],
+        direct_key(upload.id), upload.s3_upload_id, [(n, etag) for n, _, etag in parts]
     )
     return True
 
@@ -455,7 +486,18 @@ async def complete_upload(
     _check_open(upload)
     received = await received_ranges(session, upload.id)
     gaps = missing_ranges(received, upload.total_bytes)
-    if gaps and not await _direct_parts_complete(rt, upload):
+    direct = direct_uploads(rt.storage)
+    if upload.s3_upload_id and direct is not None and not gaps:
+        # The bytes came through the API: the bucket's multipart upload is not needed.
+        await direct.abort_multipart(direct_key(upload.id), upload.s3_upload_id)
+    elif gaps and upload.s3_upload_id:
+        parts = await _direct_parts(rt, upload)
+        if not await _finish_direct_upload(rt, upload, parts):
+            received = merge_ranges(received + _part_ranges(upload, parts))
+            gaps = missing_ranges(received, upload.total_bytes)
+        else:
+            gaps = []
+    if gaps:
         shown = [{"start": s, "end": e - 1} for s, e in gaps[:20]]
         raise Conflict(
             f"{sum(e - s for s, e in gaps)} of {upload.total_bytes} bytes are still missing.",

@@ -194,7 +194,7 @@ async def test_owner_edits_and_deletes_and_the_files_go(
     )
     assert (await client.get(f"{API}/users/{owner.id}")).json()["stats"]["videos"] == 0
     for _ in range(100):  # the files are removed by a job
-        if not await runtime.storage.exists(f"videos/{video_id}/hls/360p/init.mp4"):
+        if not await runtime.storage.exists(f"originals/{video_id}/source"):
             break
         await asyncio.sleep(0.1)
     assert not await runtime.storage.exists(f"videos/{video_id}/hls/360p/init.mp4")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -269,3 +271,29 @@ async def test_a_rerun_keeps_published_rungs_and_finishes_the_rest(
         assert [r["name"] for r in video.renditions] == ["360p", "480p"]
         assert video.renditions[0] == kept[0]
         assert video.job_state == "done"
+
+
+async def test_a_starting_process_clears_what_a_killed_one_left_on_disk(
+    runtime: Runtime, client: httpx.AsyncClient, small_clip: Path
+) -> None:
+    creator = await make_user(runtime)
+    await runtime.jobs.stop_consumer()
+    video_id = await upload_video(client, creator, small_clip)
+    assert await processing.claim_video(runtime, video_id) is not None  # a live job
+    data_dir = runtime.settings.data_dir
+    live = data_dir / "work" / f"{video_id}-live"
+    dead = data_dir / "work" / "01deadvideo0000000000000000-x"
+    for folder in (live, dead):
+        folder.mkdir(parents=True)
+        (folder / "source").write_bytes(b"x" * 1000)
+    spool = data_dir / "tmp"
+    spool.mkdir(exist_ok=True)
+    old, fresh = spool / "chunk-old", spool / "chunk-fresh"
+    old.write_bytes(b"half a chunk")
+    fresh.write_bytes(b"a chunk arriving now")
+    an_hour_ago = time.time() - processing.STALE_SPOOL_SECONDS - 10
+    os.utime(old, (an_hour_ago, an_hour_ago))
+
+    assert await processing.sweep_local_leftovers(runtime) == 2
+    assert live.exists() and fresh.exists()
+    assert not dead.exists() and not old.exists()
