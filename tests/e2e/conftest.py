@@ -21,7 +21,8 @@ import pytest
 from tests.conftest import POSTGRES_ADMIN_URL, free_port
 
 REELSTACK = str(Path(sys.executable).parent / "reelstack")
-START_TIMEOUT = 25.0
+# Generous: on a loaded 2-core CI machine a cold `serve` has taken over 25 s to answer.
+START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
 CLI_TIMEOUT = 30.0
 LOG_TAIL_CHARS = 6000
