@@ -24,7 +24,7 @@ REELSTACK = str(Path(sys.executable).parent / "reelstack")
 # Generous: on a loaded 2-core CI machine a cold `serve` has taken over 25 s to answer.
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
-CLI_TIMEOUT = 30.0
+CLI_TIMEOUT = 90.0  # a cold start is slow on a loaded 2-core machine
 LOG_TAIL_CHARS = 6000
 
 # Cheap password hashing and a quick job poll, so a test spends its time on behaviour.
