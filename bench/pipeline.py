@@ -1,12 +1,14 @@
 """Pipeline vs one bare ffmpeg command, time to first playable rung, one pass vs two passes.
 
-Per repetition, in one run and interleaved (ABC, then CBA, ...):
+Per repetition, in one run and interleaved (ABCD, then DCBA, ...):
   - bare single pass: ONE ffmpeg command producing the whole ladder (split filter, the same
     x264/AAC arguments as `ladder.encode_rungs`, HLS fMP4 per rung);
   - bare two passes: the lowest rung alone, then the other rungs from one decode (the shape
     of the pipeline's "fast publish");
+  - decoding the source alone (what the second pass's extra decode costs);
   - pipeline: a real `reelstack serve`, chunked upload, then timed from `POST .../complete`
-    to `status.progress == 100`, polling the status every 0.1 s.
+    to `status.progress == 100`, polling the status every 0.1 s; its ffmpeg children are
+    sampled through /proc to time each step, and the server log gives the job pickup.
 
 Wall time is what the issue targets; CPU time (children's rusage for bare ffmpeg, the server
 process plus its reaped ffmpeg children for the pipeline) is reported beside it because it is
