@@ -430,14 +430,15 @@ async def _run(rt: Runtime, claim: Claim, beat: Heartbeat, workdir: Path) -> Non
         if mp4_rung.name in outputs:
             mp4_key = f"{video_prefix(claim.video_id)}{mp4_rung.name}.mp4"
             await rt.storage.put_file(mp4_key, outputs[mp4_rung.name], "video/mp4")
-        thumbnails = None
+        # Playable first; the poster and storyboard follow a couple of seconds later.
+        await publish_rungs(rt, claim, renditions, mp4_key=mp4_key)
         if index == 0 and not claim.has_thumbnails:
             smallest = outputs[rungs[0].name]  # the sprite decodes this, not the whole upload
             thumbnails = await _thumbnails(rt, ff, claim, source, smallest, info, workdir)
+            await publish_rungs(rt, claim, [], thumbnails=thumbnails)
             claim.has_thumbnails = True
             at += THUMBNAIL_SHARE
             beat.report(at)
-        await publish_rungs(rt, claim, renditions, thumbnails=thumbnails, mp4_key=mp4_key)
         for path in outputs.values():
             path.unlink(missing_ok=True)
     beat.stop()

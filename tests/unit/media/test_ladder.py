@@ -32,7 +32,7 @@ def test_landscape_1080p_gets_four_rungs_smallest_first() -> None:
         ("360p", 640, 360), ("480p", 854, 480), ("720p", 1280, 720), ("1080p", 1920, 1080),
     ]  # fmt: skip
     assert [(rung.maxrate_kbps, rung.bufsize_kbps) for rung in rungs] == [
-        (1000, 2000), (2000, 4000), (4000, 8000), (6500, 13000),
+        (1000, 2000), (2000, 4000), (6000, 12000), (6500, 13000),
     ]  # fmt: skip
 
 
