@@ -14,19 +14,25 @@ from tests.factories import TestUser
 API = "/api/v1"
 
 
-async def init_upload(
-    client: httpx.AsyncClient, user: TestUser, size: int, **details: Any
-) -> dict[str, Any]:
-    body = {
+def init_body(size: int, **overrides: Any) -> dict[str, Any]:
+    """The JSON of `POST /videos/upload/init` for a file of `size` bytes."""
+    return {
         "file_size": size,
         "mime_type": "video/mp4",
         "filename": "clip.mp4",
         "caption": "a clip",
         "hashtags": [],
         "visibility": "public",
-        **details,
+        **overrides,
     }
-    response = await client.post(f"{API}/videos/upload/init", json=body, headers=user.headers)
+
+
+async def init_upload(
+    client: httpx.AsyncClient, user: TestUser, size: int, **details: Any
+) -> dict[str, Any]:
+    response = await client.post(
+        f"{API}/videos/upload/init", json=init_body(size, **details), headers=user.headers
+    )
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
     return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+import redis
 
 from tests.conftest import POSTGRES_ADMIN_URL, free_port
 
@@ -266,3 +268,17 @@ def empty_postgres_url() -> Iterator[str]:
         yield f"{base}/{name}"
     finally:
         asyncio.run(_admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A prefix of this test's own; every Redis key it led to is deleted afterwards."""
+    prefix = f"rse2e:{uuid.uuid4().hex[:10]}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    # huey names its keys after the queue name with the punctuation stripped.
+    patterns = (f"*{prefix}*", f"*{re.sub('[^a-z0-9]', '', prefix)}*")
+    keys = {key for pattern in patterns for key in client.scan_iter(match=pattern)}
+    if keys:
+        client.delete(*keys)
+    client.close()

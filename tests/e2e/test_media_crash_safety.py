@@ -8,13 +8,12 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import re
 import secrets
 import signal
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ import av
 import boto3
 import httpx
 import pytest
-import redis
 
 from tests import clips
 from tests.conftest import S3_BUCKET
@@ -69,20 +67,6 @@ def short_clip(clip_dir: Path) -> bytes:
 
 
 # -- deployments -------------------------------------------------------------------------------
-@pytest.fixture
-def redis_prefix(redis_url: str) -> Iterator[str]:
-    """A prefix of this test's own; every Redis key it led to is deleted afterwards."""
-    prefix = f"rse2e:{uuid.uuid4().hex[:10]}:"
-    yield prefix
-    client = redis.Redis.from_url(redis_url)
-    # huey names its keys after the queue name with the punctuation stripped.
-    patterns = (f"*{prefix}*", f"*{re.sub('[^a-z0-9]', '', prefix)}*")
-    keys = {key for pattern in patterns for key in client.scan_iter(match=pattern)}
-    if keys:
-        client.delete(*keys)
-    client.close()
-
-
 @pytest.fixture
 def storage_prefix(redis_prefix: str) -> str:
     return redis_prefix.strip(":").replace(":", "-")

@@ -8,7 +8,6 @@ import re
 import secrets
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +20,6 @@ from tests.factories import PASSWORD
 
 DELIVERY_TIMEOUT = 10.0
 QUIET_PERIOD = 1.0  # the API servers poll every 0.1 s: had they consumed, it would show
-
-
-@pytest.fixture
-def redis_prefix(redis_url: str) -> Iterator[str]:
-    """A prefix of this test's own; every Redis key it led to is deleted afterwards."""
-    prefix = f"rse2e:{uuid.uuid4().hex[:10]}:"
-    yield prefix
-    client = redis.Redis.from_url(redis_url)
-    # huey names its keys after the queue name with the punctuation stripped.
-    patterns = (f"*{prefix}*", f"*{re.sub('[^a-z0-9]', '', prefix)}*")
-    keys = {key for pattern in patterns for key in client.scan_iter(match=pattern)}
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 @pytest.fixture

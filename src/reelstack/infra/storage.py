@@ -62,6 +62,22 @@ class Storage(Protocol):
     async def ping(self) -> None: ...
 
 
+# The types of what we store and serve; anything else is served as a download, never rendered.
+MEDIA_CONTENT_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".m4s": "video/iso.segment",
+    ".ts": "video/mp2t",
+    ".mp4": "video/mp4",
+    ".webp": "image/webp",
+    ".jpg": "image/jpeg",
+    ".vtt": "text/vtt",
+}
+
+
+def content_type_for(name: str) -> str:
+    return MEDIA_CONTENT_TYPES.get(PurePosixPath(name).suffix.lower(), "application/octet-stream")
+
+
 @runtime_checkable
 class DirectUploads(Protocol):
     """Clients send an upload's bytes straight to the store (S3 multipart with presigned part

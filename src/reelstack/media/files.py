@@ -11,7 +11,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from reelstack.deps import RuntimeDep
 from reelstack.errors import PROBLEM_JSON, NotFound, problem_body
-from reelstack.infra.storage import LocalStorage, StorageError
+from reelstack.infra.storage import LocalStorage, StorageError, content_type_for
 
 router = APIRouter(tags=["media"], include_in_schema=False)
 
@@ -41,15 +41,6 @@ class StoredFileResponse(FileResponse):
 
 MEDIA_GONE = "No such file, or its link has expired."
 PRIVATE_PREFIXES = ("originals/", "uploads/")
-CONTENT_TYPES = {
-    ".m3u8": "application/vnd.apple.mpegurl",
-    ".m4s": "video/iso.segment",
-    ".ts": "video/mp2t",
-    ".mp4": "video/mp4",
-    ".webp": "image/webp",
-    ".jpg": "image/jpeg",
-    ".vtt": "text/vtt",
-}
 
 
 @router.api_route("/media/{key:path}", methods=["GET", "HEAD"])
@@ -73,9 +64,7 @@ async def media_file(
         raise missing from None
     if not path.is_file():
         raise missing
-    suffix = path.suffix.lower()
-    # Only types we store are served as themselves; anything else downloads, never renders.
-    media_type = CONTENT_TYPES.get(suffix, "application/octet-stream")
+    media_type = content_type_for(path.name)
     max_age = max(0, expires - int(time.time()))
     return StoredFileResponse(
         path,

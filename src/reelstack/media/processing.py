@@ -22,33 +22,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstack.accounts import service as accounts
 from reelstack.db import utcnow
 from reelstack.events import VideoProcessed
 from reelstack.infra.events import publish as publish_event
 from reelstack.infra.ids import new_id
-from reelstack.infra.storage import ObjectNotFound
+from reelstack.infra.storage import ObjectNotFound, content_type_for
 from reelstack.media.ffmpeg import FFmpeg, FFmpegError, ffmpeg_executable
 from reelstack.media.ladder import HlsRendition, Rung, encode_rungs, package_hls, plan_ladder
 from reelstack.media.models import JobState, UploadPiece, UploadSession, Video, VideoStatus
 from reelstack.media.probe import ProbeRejected, SourceInfo, probe_source
 from reelstack.media.thumbnails import make_thumbnails
-from reelstack.media.uploads import direct_key
+from reelstack.media.uploads import direct_key, piece_key
 
 if TYPE_CHECKING:
     from reelstack.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-CONTENT_TYPES = {
-    ".m3u8": "application/vnd.apple.mpegurl",
-    ".m4s": "video/iso.segment",
-    ".mp4": "video/mp4",
-    ".webp": "image/webp",
-    ".jpg": "image/jpeg",
-    ".vtt": "text/vtt",
-}
 THUMBNAIL_SHARE = 0.04  # of the progress bar
 
 
@@ -78,7 +71,6 @@ class LeaseLost(Exception):
 @dataclass
 class Claim:
     video_id: str
-    user_id: str
     token: str
     attempt: int
     published: list[dict[str, Any]]
@@ -118,7 +110,6 @@ async def claim_video(rt: Runtime, video_id: str) -> Claim | None:
         )
         claim = Claim(
             video_id=video.id,
-            user_id=video.user_id,
             token=token,
             attempt=video.attempts,
             published=list(video.renditions or []),
@@ -130,14 +121,14 @@ async def claim_video(rt: Runtime, video_id: str) -> Claim | None:
     return claim
 
 
-async def _locked_video(session: Any, claim: Claim) -> Video:
+async def _locked_video(session: AsyncSession, claim: Claim) -> Video:
     video = await session.scalar(
         select(Video)
         .where(Video.id == claim.video_id, Video.lease_owner == claim.token)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    if not isinstance(video, Video):
+    if video is None:
         raise LeaseLost(claim.video_id)
     return video
 
@@ -232,8 +223,6 @@ async def fetch_source(rt: Runtime, claim: Claim, dest: Path, workdir: Path) -> 
     if not pieces and claim.direct_upload:
         await storage.download(direct_key(claim.upload_id), dest)
         return
-    from reelstack.media.uploads import piece_key
-
     written = 0
     part = workdir / "piece"
     with dest.open("wb") as out:
@@ -271,18 +260,15 @@ async def _store_files(rt: Runtime, directory: Path, files: list[str], prefix: s
 
     async def put(name: str) -> None:
         async with gate:
-            content_type = CONTENT_TYPES.get(Path(name).suffix, "application/octet-stream")
-            await rt.storage.put_file(prefix + name, directory / name, content_type)
+            await rt.storage.put_file(prefix + name, directory / name, content_type_for(name))
 
     await asyncio.gather(*(put(name) for name in files))
 
 
 async def store_rendition(rt: Runtime, claim: Claim, hls: HlsRendition) -> dict[str, Any]:
     prefix = f"{video_prefix(claim.video_id)}hls/{hls.rung.name}/"
-    # The playlist last: until the row names it, nothing points at these files anyway.
-    media_files = [f for f in hls.files if f != hls.playlist]
-    await _store_files(rt, hls.directory, media_files, prefix)
-    await _store_files(rt, hls.directory, [hls.playlist], prefix)
+    # In any order: nothing points at these files until `publish_rungs` names the rung.
+    await _store_files(rt, hls.directory, hls.files, prefix)
     return {
         "name": hls.rung.name,
         "width": hls.width,
@@ -314,8 +300,7 @@ async def publish_rungs(
             video.thumbnails = thumbnails
         if mp4_key is not None:
             video.mp4_key = mp4_key
-        if video.status != VideoStatus.READY.value:
-            video.status = VideoStatus.READY.value
+        video.status = VideoStatus.READY.value
         if video.published_at is None:
             video.published_at = utcnow()
             await accounts.adjust_counts(session, video.user_id, videos=1)
@@ -329,16 +314,20 @@ async def publish_rungs(
     claim.published = [*claim.published, *renditions]
 
 
+def mark_failed(video: Video, code: str, detail: str) -> None:
+    """Processing stops for good; rungs already published stay playable."""
+    if not video.renditions:
+        video.status = VideoStatus.FAILED.value
+    video.job_state = JobState.FAILED.value
+    video.error_code = code
+    video.error_detail = detail[:500]
+    video.lease_owner = None
+    video.lease_until = None
+
+
 async def fail(rt: Runtime, claim: Claim, code: str, detail: str) -> None:
     async with rt.unit_of_work() as session:
-        video = await _locked_video(session, claim)
-        if not video.renditions:
-            video.status = VideoStatus.FAILED.value
-        video.job_state = JobState.FAILED.value
-        video.error_code = code
-        video.error_detail = detail[:500]
-        video.lease_owner = None
-        video.lease_until = None
+        mark_failed(await _locked_video(session, claim), code, detail)
     log.info("video %s failed: %s (%s)", claim.video_id, code, detail)
 
 

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Header, Request, UploadFile, status
-from pydantic import ValidationError
 
 from reelstack.deps import OptionalViewer, ReadSession, RuntimeDep, Viewer, WriteSession
 from reelstack.errors import PayloadTooLarge, Unprocessable
@@ -28,11 +23,11 @@ from reelstack.media.schemas import (
     VideoOut,
     VideoPage,
     VideoStatusResponse,
+    upload_request_from_fields,
 )
 from reelstack.media.schemas import UploadState as UploadStateOut
 from reelstack.media.views import status_out, video_out
 from reelstack.middleware import BODY_LIMIT_KEY
-from reelstack.runtime import Runtime
 
 router = APIRouter(tags=["videos"])
 
@@ -117,35 +112,6 @@ async def complete_upload(
     return CompleteResponse(video_id=video.id, status=video.status)
 
 
-def _details(
-    filename: str,
-    size: int,
-    content_type: str,
-    caption: str,
-    description: str,
-    hashtags: str,
-    category: str | None,
-    visibility: str,
-    allow_comments: bool,
-) -> UploadInitRequest:
-    try:
-        return UploadInitRequest(
-            file_size=max(size, 1),
-            mime_type=content_type,
-            filename=filename,
-            caption=caption,
-            description=description,
-            hashtags=[t for t in hashtags.replace(",", " ").split() if t],
-            category=category or None,
-            visibility=visibility,
-            allow_comments=allow_comments,
-        )
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise Unprocessable(f"{field}: {first['msg']}", code="validation_failed") from None
-
-
 @router.post(
     "/videos/upload",
     status_code=status.HTTP_202_ACCEPTED,
@@ -173,41 +139,21 @@ async def upload_in_one_request(
             code="file_too_large",
             max_bytes=cap,
         )
-    request = _details(
-        file.filename or "video.mp4",
-        size,
-        file.content_type or "application/octet-stream",
-        caption,
-        description,
-        hashtags,
-        category,
-        visibility,
-        allow_comments,
+    request = upload_request_from_fields(
+        "Form field",
+        file_size=size,
+        mime_type=file.content_type or "application/octet-stream",
+        filename=file.filename or "video.mp4",
+        caption=caption,
+        description=description,
+        hashtags=hashtags,
+        category=category,
+        visibility=visibility,
+        allow_comments=allow_comments,
     )
-    return await _store_whole_file(rt, viewer.user_id, request, file, size)
-
-
-async def _store_whole_file(
-    rt: Runtime, user_id: str, request: UploadInitRequest, file: UploadFile, size: int
-) -> CompleteResponse:
-    async with rt.unit_of_work() as session:
-        new = await uploads.create_upload(
-            session,
-            rt,
-            user_id,
-            request,
-            protocol=UploadProtocol.MULTIPART,
-            size_cap=rt.settings.upload_simple_max_bytes,
-        )
-    spool = rt.settings.data_dir / "tmp"
-    spool.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=spool, prefix="whole-", delete=False) as out:
-        await file.seek(0)
-        await asyncio.to_thread(shutil.copyfileobj, file.file, out, 1024 * 1024)
-    await uploads.store_piece(rt, new.upload, 0, Path(out.name), size)
-    async with rt.unit_of_work() as session:
-        video = await uploads.complete_upload(session, rt, user_id, new.upload.id)
-        return CompleteResponse(video_id=video.id, status=video.status)
+    await file.seek(0)
+    video = await uploads.store_whole_file(rt, viewer.user_id, request, file.file)
+    return CompleteResponse(video_id=video.id, status=video.status)
 
 
 @router.get("/videos/{video_id}")

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from reelstack.errors import Unprocessable
 from reelstack.social.visibility import Audience
 
 HASHTAG = re.compile(r"^\w{1,100}$")
@@ -183,3 +184,16 @@ class UpdateVideoRequest(BaseModel):
 class DeletedResponse(BaseModel):
     success: bool
     message: str
+
+
+def upload_request_from_fields(where: str, **fields: Any) -> UploadInitRequest:
+    """An upload's details sent as loose text (multipart form fields, tus Upload-Metadata):
+    hashtags space- or comma-separated, empty values meaning unset. Refusals name `where`."""
+    hashtags = str(fields.pop("hashtags", "") or "").replace(",", " ").split()
+    present = {name: value for name, value in fields.items() if value not in (None, "")}
+    try:
+        return UploadInitRequest(hashtags=hashtags, **present)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise Unprocessable(f"{where} {field}: {first['msg']}", code="validation_failed") from None

@@ -10,7 +10,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from reelstack.accounts.models import User
 from reelstack.deps import RuntimeDep
 from reelstack.errors import NotFound
 from reelstack.infra.storage import ObjectNotFound
@@ -25,7 +24,6 @@ from reelstack.media.playback import (
     rendition,
 )
 from reelstack.runtime import Runtime
-from reelstack.social import service as social
 
 router = APIRouter(tags=["playback"])
 
@@ -41,15 +39,11 @@ async def _playable(rt: Runtime, video_id: str, token: str) -> Video:
     if claims is None:
         raise NotFound(GONE, code="media_not_found")
     async with rt.unit_of_work(write=False) as session:
-        video = await session.get(Video, video_id)
-        if video is None:
-            raise NotFound(GONE, code="media_not_found")
         viewer = await service.playback_viewer(session, claims.viewer_id)
-        owner = await session.get_one(User, video.user_id)
-        relation = await social.relationship(session, viewer.user_id, owner.id)
-        if not service.may_see(viewer, video, owner, relation):
-            raise NotFound(GONE, code="media_not_found")
-        return video
+        try:
+            return (await service.visible_video(session, viewer, video_id)).video
+        except NotFound:
+            raise NotFound(GONE, code="media_not_found") from None
 
 
 def _playlist(text: str, content_type: str = HLS_TYPE) -> Response:

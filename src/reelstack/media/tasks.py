@@ -12,7 +12,7 @@ from reelstack.db import enqueue_after_commit, utcnow
 from reelstack.infra.jobs import job
 from reelstack.infra.storage import direct_uploads
 from reelstack.media import processing
-from reelstack.media.models import JobState, Video, VideoStatus
+from reelstack.media.models import JobState, Video
 from reelstack.media.uploads import direct_key, expired_uploads
 
 if TYPE_CHECKING:
@@ -59,13 +59,9 @@ async def requeue_stalled(rt: Runtime) -> int:
         )
         for video in stalled:
             if video.attempts >= rt.settings.processing_max_attempts:
-                video.job_state = JobState.FAILED.value
-                video.error_code = "processing_failed"
-                video.error_detail = f"Processing stopped {video.attempts} times."
-                if not video.renditions:
-                    video.status = VideoStatus.FAILED.value
-                video.lease_owner = None
-                video.lease_until = None
+                processing.mark_failed(
+                    video, "processing_failed", f"Processing stopped {video.attempts} times."
+                )
                 continue
             video.job_state = JobState.QUEUED.value
             video.lease_owner = None

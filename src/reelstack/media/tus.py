@@ -9,13 +9,12 @@ import binascii
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response, status
-from pydantic import ValidationError
 
 from reelstack.deps import RuntimeDep, Viewer
-from reelstack.errors import AppError, BadRequest, Unprocessable, UnsupportedMediaType
+from reelstack.errors import AppError, BadRequest, UnsupportedMediaType
 from reelstack.media import uploads
 from reelstack.media.models import UploadProtocol
-from reelstack.media.schemas import UploadInitRequest
+from reelstack.media.schemas import UploadInitRequest, upload_request_from_fields
 from reelstack.middleware import BODY_LIMIT_KEY
 
 TUS_VERSION = "1.0.0"
@@ -57,26 +56,19 @@ def parse_metadata(header: str | None) -> dict[str, str]:
 
 
 def _init_request(length: int, meta: dict[str, str]) -> UploadInitRequest:
-    hashtags = meta.get("hashtags", "").replace(",", " ").split()
-    try:
-        return UploadInitRequest(
-            file_size=length,
-            mime_type=meta.get("filetype") or meta.get("type") or "application/octet-stream",
-            filename=meta.get("filename") or meta.get("name") or "video.mp4",
-            caption=meta.get("caption", ""),
-            description=meta.get("description", ""),
-            hashtags=hashtags,
-            category=meta.get("category") or None,
-            visibility=meta.get("visibility", "public"),
-            allow_comments=meta.get("allow_comments", "true").lower() not in {"false", "0", "no"},
-            sound_id=meta.get("sound_id") or None,
-        )
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise Unprocessable(
-            f"Upload-Metadata {field}: {first['msg']}", code="validation_failed"
-        ) from None
+    return upload_request_from_fields(
+        "Upload-Metadata",
+        file_size=length,
+        mime_type=meta.get("filetype") or meta.get("type") or "application/octet-stream",
+        filename=meta.get("filename") or meta.get("name") or "video.mp4",
+        caption=meta.get("caption"),
+        description=meta.get("description"),
+        hashtags=meta.get("hashtags"),
+        category=meta.get("category"),
+        visibility=meta.get("visibility"),
+        allow_comments=meta.get("allow_comments", "true").lower() not in {"false", "0", "no"},
+        sound_id=meta.get("sound_id"),
+    )
 
 
 def _headers(**values: str | int) -> dict[str, str]:

@@ -7,18 +7,21 @@ loses nothing that was acknowledged. The job that processes the video joins the 
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import ClientDisconnect
 
 from reelstack.accounts import service as accounts
 from reelstack.db import insert_ignoring_conflicts, utcnow
@@ -274,14 +277,21 @@ async def open_upload(rt: Runtime, user_id: str, upload_id: str) -> UploadSessio
         return upload
 
 
-async def spool_body(
-    rt: Runtime, body: AsyncIterator[bytes], *, expected: int | None, limit: int
-) -> tuple[Path, int, bool]:
-    """Write a request body to a temporary file beside the stored objects; returns the file, its
-    length and whether the body ended normally (False: the client went away mid-body)."""
+def spool_dir(rt: Runtime) -> Path:
+    """Where request bodies are written before they are moved into storage; leftovers of a
+    killed process are swept by `processing.sweep_local_leftovers`."""
     spool = rt.settings.data_dir / "tmp"
     spool.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix="chunk-", dir=spool)
+    return spool
+
+
+async def spool_body(
+    rt: Runtime, body: AsyncIterator[bytes], *, limit: int
+) -> tuple[Path, int, bool]:
+    """Write a request body of at most `limit` bytes to a temporary file beside the stored
+    objects; returns the file, its length and whether the body ended normally (False: the
+    client went away mid-body)."""
+    fd, name = tempfile.mkstemp(prefix="chunk-", dir=spool_dir(rt))
     path = Path(name)
     size = 0
     complete = True
@@ -290,16 +300,15 @@ async def spool_body(
             try:
                 async for block in body:
                     size += len(block)
-                    if size > limit or (expected is not None and size > expected):
-                        raise _TooMuch(size)
+                    if size > limit:
+                        raise _TooMuch()
                     out.write(block)
             except _ClientGone:
                 complete = False
     except _TooMuch:
         _discard(path)
         raise BadRequest(
-            f"The body is longer than the {expected if expected is not None else limit} bytes "
-            "its range declares.",
+            f"The body is longer than the {limit} bytes its range declares.",
             code="content_length_mismatch",
         ) from None
     except BaseException:
@@ -313,8 +322,7 @@ def _discard(path: Path) -> None:
 
 
 class _TooMuch(Exception):
-    def __init__(self, size: int) -> None:
-        self.size = size
+    """The body ran past the bytes its range declared."""
 
 
 class _ClientGone(Exception):
@@ -323,8 +331,6 @@ class _ClientGone(Exception):
 
 async def body_stream(receive_stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """Starlette's request stream, with a disconnect turned into `_ClientGone`."""
-    from starlette.requests import ClientDisconnect
-
     try:
         async for block in receive_stream:
             if block:
@@ -335,11 +341,13 @@ async def body_stream(receive_stream: AsyncIterator[bytes]) -> AsyncIterator[byt
 
 async def store_piece(
     rt: Runtime, upload: UploadSession, start: int, path: Path, size: int
-) -> None:
-    """Move a spooled range into storage, then record it; a range stored twice is one row."""
+) -> list[tuple[int, int]]:
+    """Move a spooled range into storage, then record it; a range stored twice is one row.
+    Returns every range the upload now holds."""
     if size == 0:
         _discard(path)
-        return
+        async with rt.unit_of_work(write=False) as session:
+            return await received_ranges(session, upload.id)
     key = piece_key(upload.id, start, start + size)
     try:
         await rt.storage.move_file(key, path, "application/octet-stream")
@@ -358,6 +366,7 @@ async def store_piece(
                 upload_id=upload.id, start=start, end=start + size, created_at=utcnow()
             )
         )
+        return await received_ranges(session, upload.id)
 
 
 async def put_chunk(
@@ -376,18 +385,14 @@ async def put_chunk(
             code="chunk_too_large",
             max_bytes=rt.settings.upload_max_chunk_bytes,
         )
-    path, size, finished = await spool_body(
-        rt, body_stream(body), expected=end - start, limit=rt.settings.upload_max_chunk_bytes
-    )
+    path, size, finished = await spool_body(rt, body_stream(body), limit=end - start)
     if not finished or size != end - start:
         _discard(path)
         raise BadRequest(
             f"Content-Range announces {end - start} bytes but the body had {size}.",
             code="content_length_mismatch",
         )
-    await store_piece(rt, upload, start, path, size)
-    async with rt.unit_of_work(write=False) as session:
-        return upload, await received_ranges(session, upload.id)
+    return upload, await store_piece(rt, upload, start, path, size)
 
 
 async def append_tus(
@@ -395,8 +400,9 @@ async def append_tus(
 ) -> tuple[UploadSession, int]:
     """A tus PATCH: bytes at `offset`, which must be where the upload stands. Whatever arrived
     before a dropped connection is kept, as tus asks."""
-    upload = await open_upload(rt, user_id, upload_id)
     async with rt.unit_of_work(write=False) as session:
+        upload = await owned_upload(session, user_id, upload_id)
+        _check_open(upload)
         current = contiguous_offset(await received_ranges(session, upload.id))
     if offset != current:
         raise Conflict(
@@ -405,9 +411,30 @@ async def append_tus(
             headers={"Upload-Offset": str(current)},
         )
     remaining = upload.total_bytes - offset
-    path, size, _ = await spool_body(rt, body_stream(body), expected=remaining, limit=remaining)
+    path, size, _ = await spool_body(rt, body_stream(body), limit=remaining)
     await store_piece(rt, upload, offset, path, size)
     return upload, offset + size
+
+
+async def store_whole_file(
+    rt: Runtime, user_id: str, request: UploadInitRequest, file: BinaryIO
+) -> Video:
+    """A one-request upload: session, the file as its only range, completion."""
+    async with rt.unit_of_work() as session:
+        new = await create_upload(
+            session,
+            rt,
+            user_id,
+            request,
+            protocol=UploadProtocol.MULTIPART,
+            size_cap=rt.settings.upload_simple_max_bytes,
+        )
+    fd, name = tempfile.mkstemp(prefix="whole-", dir=spool_dir(rt))
+    with os.fdopen(fd, "wb") as out:
+        await asyncio.to_thread(shutil.copyfileobj, file, out, 1024 * 1024)
+    await store_piece(rt, new.upload, 0, Path(name), request.file_size)
+    async with rt.unit_of_work() as session:
+        return await complete_upload(session, rt, user_id, new.upload.id)
 
 
 @dataclass(frozen=True)
@@ -534,13 +561,4 @@ async def expired_uploads(session: AsyncSession, now: datetime, limit: int) -> l
             .where(UploadSession.state == UploadState.OPEN.value, UploadSession.expires_at < now)
             .limit(limit)
         )
-    )
-
-
-async def count_open_uploads(session: AsyncSession) -> int:
-    return int(
-        await session.scalar(
-            select(func.count()).where(UploadSession.state == UploadState.OPEN.value)
-        )
-        or 0
     )

@@ -20,8 +20,6 @@ from tests.integration.media.uploading import (
     assert_processed,
     complete,
     content_range,
-    init_body,
-    init_upload,
     leftover_spool_files,
     piece_rows,
     put_chunk,
@@ -34,6 +32,7 @@ from tests.integration.media.uploading import (
     video_rows,
     video_status,
 )
+from tests.media_helpers import init_body, init_upload
 
 
 # -- the happy path ----------------------------------------------------------------------------

@@ -21,20 +21,6 @@ __all__ = ["API", "init_upload"]
 PROCESSING_TIMEOUT = 60.0
 
 
-def init_body(size: int, **overrides: Any) -> dict[str, Any]:
-    """The JSON of `POST /videos/upload/init`, for requests expected to be refused."""
-    body: dict[str, Any] = {
-        "file_size": size,
-        "mime_type": "video/mp4",
-        "filename": "beach.mp4",
-        "caption": "Waves at dusk",
-        "hashtags": [],
-        "visibility": "public",
-    }
-    body.update(overrides)
-    return body
-
-
 def content_range(start: int, end: int, total: int) -> str:
     """Half-open [start, end) as the inclusive `bytes first-last/total` header."""
     return f"bytes {start}-{end - 1}/{total}"
