@@ -62,3 +62,40 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
     assert body["code"] == code, body
     assert body["title"] and body["detail"]
     return body
+
+
+async def make_video(
+    rt: Runtime,
+    owner: TestUser,
+    *,
+    visibility: str = "public",
+    status: str = "ready",
+    caption: str = "a video",
+    duration: float = 30.0,
+    allow_comments: bool = True,
+) -> str:
+    """A video row as processing leaves it (no media files: for tests of what sits around
+    the video, not of playback). Returns its id."""
+    from reelstack.accounts import service as accounts_service
+    from reelstack.db import utcnow
+    from reelstack.media.models import JobState, Video
+
+    async with rt.unit_of_work() as session:
+        video = Video(
+            user_id=owner.id,
+            caption=caption,
+            visibility=visibility,
+            allow_comments=allow_comments,
+            status=status,
+            progress=100 if status == "ready" else 0,
+            duration=duration,
+            width=1080,
+            height=1920,
+            job_state=JobState.DONE.value if status == "ready" else JobState.IDLE.value,
+            published_at=utcnow() if status == "ready" else None,
+        )
+        session.add(video)
+        await session.flush()
+        if status == "ready":
+            await accounts_service.adjust_counts(session, owner.id, videos=1)
+        return video.id

@@ -7,7 +7,7 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_FILE_NAME = "secret_key"  # noqa: S105 - a file name
@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     redis_prefix: str = "reelstack:"
     redis_max_connections: int = 200
+    # Sub-keys per hot counter in Redis; a reader sums them.
+    counter_shards: int = Field(default=8, ge=1, le=64)
     storage_url: str | None = None
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"

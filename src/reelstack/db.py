@@ -35,6 +35,7 @@ NAMING_CONVENTION = {
 }
 
 AFTER_COMMIT = "reelstack.after_commit"
+AFTER_COMMIT_CALLBACKS = "reelstack.after_commit_callbacks"
 SQLITE_BUSY_TIMEOUT_MS = 15000
 
 
@@ -87,6 +88,15 @@ def enqueue_after_commit(
     """Queue a job for after this transaction commits; it is dropped if the transaction rolls back
     (a transcode must never run for a video row that was never stored)."""
     session.info.setdefault(AFTER_COMMIT, []).append(JobRequest(name, payload, delay))
+
+
+AfterCommit = Callable[[], Awaitable[None]]
+
+
+def call_after_commit(session: AsyncSession, callback: AfterCommit) -> None:
+    """Run `callback` once this transaction has committed (never if it rolls back): for side
+    effects outside the database, such as a cached counter, that must follow the rows."""
+    session.info.setdefault(AFTER_COMMIT_CALLBACKS, []).append(callback)
 
 
 def insert_ignoring_conflicts(session: AsyncSession, table: Any) -> Insert:
@@ -157,6 +167,7 @@ class Database:
             except BaseException as exc:
                 if not (isinstance(exc, AppError) and exc.keep_changes):
                     session.info.pop(AFTER_COMMIT, None)
+                    session.info.pop(AFTER_COMMIT_CALLBACKS, None)
                     await session.rollback()
                     raise
                 await session.commit()
@@ -167,6 +178,13 @@ class Database:
 
     @staticmethod
     async def _dispatch_pending(session: AsyncSession, dispatch: Dispatch) -> None:
+        for callback in session.info.pop(AFTER_COMMIT_CALLBACKS, []):
+            try:
+                await callback()
+            except Exception:
+                # Committed all the same; whatever the callback kept (a cached counter) is
+                # recomputed from the rows by its periodic reconcile.
+                log.exception("after-commit callback %r failed", callback)
         pending: list[JobRequest] = session.info.pop(AFTER_COMMIT, [])
         if not pending:
             return

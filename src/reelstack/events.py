@@ -58,3 +58,61 @@ class VideoDeleted(Event):
     name = "video.deleted"
     video_id: str
     user_id: str
+
+
+@domain_event
+@dataclass(frozen=True)
+class VideoFailed(Event):
+    """Processing gave up on a video; `error_code` says why."""
+
+    name = "video.failed"
+    video_id: str
+    user_id: str
+    error_code: str
+
+
+@domain_event
+@dataclass(frozen=True)
+class VideoLiked(Event):
+    name = "video.liked"
+    video_id: str
+    owner_id: str
+    user_id: str
+
+
+@domain_event
+@dataclass(frozen=True)
+class CommentPosted(Event):
+    """A visible comment (not one held for review). `reply_to_user_id` is set on replies;
+    `mentioned_user_ids` are the users its @mentions name."""
+
+    name = "comment.posted"
+    comment_id: str
+    video_id: str
+    owner_id: str
+    author_id: str
+    thread_id: str | None
+    reply_to_user_id: str | None
+    mentioned_user_ids: tuple[str, ...]
+
+
+@domain_event
+@dataclass(frozen=True)
+class VideoShared(Event):
+    name = "video.shared"
+    video_id: str
+    owner_id: str
+    user_id: str | None
+    to_user_id: str | None
+
+
+@domain_event
+@dataclass(frozen=True)
+class VideoViewed(Event):
+    """A view that counted, as the analytics stream records it."""
+
+    name = "video.viewed"
+    video_id: str
+    user_id: str | None
+    watched_ms: int
+    source: str

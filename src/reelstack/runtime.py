@@ -17,6 +17,13 @@ from reelstack.accounts.views import MediaLinks
 from reelstack.config import ConfigurationError, Settings
 from reelstack.db import Database
 from reelstack.infra.cache import Cache, MemoryCache, RedisCache
+from reelstack.infra.counters import (
+    FLUSH_DELAY_SECONDS,
+    FLUSH_JOB,
+    Counters,
+    DatabaseCounters,
+    RedisCounters,
+)
 from reelstack.infra.jobs import QUEUES, JobQueue, RedisJobQueue, SqliteJobQueue
 from reelstack.infra.ratelimit import LimitsRateLimiter, RateLimiter
 from reelstack.infra.realtime import Broadcaster, MemoryBroadcaster, RedisBroadcaster
@@ -28,6 +35,7 @@ log = logging.getLogger(__name__)
 
 # Modules that declare jobs and event handlers; imported before the queue is built.
 JOB_MODULES = (
+    "reelstack.infra.counters",
     "reelstack.accounts.tasks",
     "reelstack.social.tasks",
     "reelstack.media.tasks",
@@ -47,6 +55,7 @@ class Runtime:
     signer: UrlSigner
     passwords: Passwords
     token_policy: TokenPolicy
+    counters: Counters
     redis: Redis | None = None
 
     @property
@@ -107,6 +116,7 @@ async def open_runtime(
     cache: Cache
     jobs: JobQueue
     realtime: Broadcaster
+    counters: Counters
     if settings.redis_url:
         # Callers wait for a free connection instead of failing once the pool is in use.
         pool = BlockingConnectionPool.from_url(
@@ -124,6 +134,17 @@ async def open_runtime(
             settings.job_poll_seconds,
             settings.job_timeout_seconds,
         )
+        queue = jobs
+
+        async def schedule_flush(spec: str) -> None:
+            await queue.enqueue(FLUSH_JOB, {"spec": spec}, delay=FLUSH_DELAY_SECONDS)
+
+        counters = RedisCounters(
+            redis,
+            settings.redis_prefix,
+            shards=settings.counter_shards,
+            schedule_flush=schedule_flush,
+        )
     else:
         cache = MemoryCache()
         realtime = MemoryBroadcaster()
@@ -133,6 +154,7 @@ async def open_runtime(
             settings.job_poll_seconds,
             settings.job_timeout_seconds,
         )
+        counters = DatabaseCounters()
     rt = Runtime(
         settings=settings,
         db=db,
@@ -149,6 +171,7 @@ async def open_runtime(
             AccessTokens(settings.signing_key, settings.access_token_ttl_seconds),
             settings.refresh_token_ttl_seconds,
         ),
+        counters=counters,
         redis=redis,
     )
     try:

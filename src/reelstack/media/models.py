@@ -18,6 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from reelstack.db import Base, IdColumn, UTCDateTime, utcnow
+from reelstack.infra.counters import CounterSpec, register_counters
 from reelstack.infra.ids import new_id
 
 
@@ -85,6 +86,9 @@ class Video(Base):
     like_count: Mapped[int] = mapped_column(BigInteger, default=0)
     comment_count: Mapped[int] = mapped_column(BigInteger, default=0)
     share_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    save_count: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The last counter flush written into the counts above (see infra.counters).
+    counters_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     job_state: Mapped[str] = mapped_column(String(16), default=JobState.IDLE.value)
     lease_owner: Mapped[str | None] = mapped_column(String(26), default=None)
@@ -129,3 +133,12 @@ class UploadPiece(Base):
     start: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     end: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+VIDEO_COUNTERS = register_counters(
+    CounterSpec(
+        "video",
+        Video.__table__,  # type: ignore[arg-type]
+        ("view_count", "like_count", "comment_count", "share_count", "save_count"),
+    )
+)

@@ -10,6 +10,7 @@ from reelstack.deps import OptionalViewer, ReadSession, RuntimeDep, Viewer, Writ
 from reelstack.errors import PayloadTooLarge, Unprocessable
 from reelstack.infra.pagination import Paging
 from reelstack.media import service, uploads
+from reelstack.media.hydrate import video_out_for, videos_out
 from reelstack.media.models import UploadProtocol, UploadState
 from reelstack.media.schemas import (
     ByteRange,
@@ -26,7 +27,7 @@ from reelstack.media.schemas import (
     upload_request_from_fields,
 )
 from reelstack.media.schemas import UploadState as UploadStateOut
-from reelstack.media.views import status_out, video_out
+from reelstack.media.views import status_out
 from reelstack.middleware import BODY_LIMIT_KEY
 
 router = APIRouter(tags=["videos"])
@@ -163,7 +164,7 @@ async def get_video(
     """A video with its signed playback URLs, if the viewer may see it."""
     seen = await service.visible_video(session, service.Viewer.of(viewer), video_id)
     viewer_id = viewer.user_id if viewer else None
-    return video_out(rt.playback, rt.media, seen.video, seen.owner, viewer_id)
+    return await video_out_for(rt, session, viewer_id, seen.video, seen.owner)
 
 
 @router.patch("/videos/{video_id}")
@@ -172,7 +173,7 @@ async def update_video(
 ) -> VideoOut:
     """Change a video's caption, description, hashtags, category, audience or comments."""
     seen = await service.update_video(session, service.Viewer.of(viewer), video_id, body)
-    return video_out(rt.playback, rt.media, seen.video, seen.owner, viewer.user_id)
+    return await video_out_for(rt, session, viewer.user_id, seen.video, seen.owner)
 
 
 @router.delete("/videos/{video_id}")
@@ -197,10 +198,9 @@ async def user_videos(
     listed = await service.user_videos(session, service.Viewer.of(viewer), user_ref, paging)
     viewer_id = viewer.user_id if viewer else None
     return VideoPage(
-        videos=[
-            video_out(rt.playback, rt.media, video, listed.owner, viewer_id)
-            for video in listed.videos
-        ],
+        videos=await videos_out(
+            rt, session, viewer_id, [(video, listed.owner) for video in listed.videos]
+        ),
         next_cursor=listed.next_cursor,
         has_more=listed.next_cursor is not None,
     )

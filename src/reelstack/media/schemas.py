@@ -126,6 +126,7 @@ class VideoStats(BaseModel):
     likes: int
     comments: int
     shares: int
+    saves: int = 0
 
 
 class UserInteraction(BaseModel):
@@ -162,6 +163,9 @@ class VideoOut(BaseModel):
     status: str
     created_at: datetime
     user_interaction: UserInteraction
+    resume_position: float | None = Field(
+        default=None, description="Where the viewer stopped watching, in seconds."
+    )
 
 
 class VideoPage(BaseModel):

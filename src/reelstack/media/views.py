@@ -36,9 +36,20 @@ def video_out(
     video: Video,
     owner: User,
     viewer_id: str | None,
+    *,
+    counts: dict[str, int] | None = None,
     interaction: UserInteraction | None = None,
+    resume_position: float | None = None,
 ) -> VideoOut:
-    """Only call after `service.may_see`: this mints the URLs that open the media."""
+    """Only call after `service.may_see`: this mints the URLs that open the media. `counts`
+    are the live counters (`hydrate.videos_out` reads them); without them, the stored ones."""
+    count = counts or {
+        "view_count": video.view_count,
+        "like_count": video.like_count,
+        "comment_count": video.comment_count,
+        "share_count": video.share_count,
+        "save_count": video.save_count,
+    }
     posters = links.posters(video)
     thumbnail = posters.get(POSTER_WIDTH) or (posters[max(posters, key=int)] if posters else None)
     return VideoOut(
@@ -56,16 +67,18 @@ def video_out(
         thumbnail_url=thumbnail,
         thumbnails=Thumbnails(posters=posters, storyboard_vtt=links.storyboard(video, viewer_id)),
         stats=VideoStats(
-            views=video.view_count,
-            likes=video.like_count,
-            comments=video.comment_count,
-            shares=video.share_count,
+            views=count["view_count"],
+            likes=count["like_count"],
+            comments=count["comment_count"],
+            shares=count["share_count"],
+            saves=count["save_count"],
         ),
         visibility=Audience(video.visibility),
         allow_comments=video.allow_comments,
         status=video.status,
         created_at=video.created_at,
         user_interaction=interaction or UserInteraction(),
+        resume_position=resume_position,
     )
 
 

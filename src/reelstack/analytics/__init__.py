@@ -1,0 +1,1 @@
+"""Views and watch events, watch positions and a viewer's history."""

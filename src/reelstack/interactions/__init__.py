@@ -1,0 +1,1 @@
+"""Likes, saves and collections, shares: what a viewer does to a video."""

@@ -1,0 +1,1 @@
+"""Notifications: creation by jobs, aggregation, preferences and real-time delivery."""
