@@ -39,6 +39,10 @@ JOB_MODULES = (
     "reelstack.accounts.tasks",
     "reelstack.social.tasks",
     "reelstack.media.tasks",
+    "reelstack.interactions.tasks",
+    "reelstack.comments.tasks",
+    "reelstack.analytics.tasks",
+    "reelstack.notifications.tasks",
     "reelstack.handlers",
 )
 
