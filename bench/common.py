@@ -175,7 +175,7 @@ class Server:
 
 
 @contextlib.contextmanager
-def running_server(data_dir: Path) -> Iterator[Server]:
+def running_server(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[Server]:
     """`reelstack serve` in embedded mode (SQLite, jobs in-process) on a free loopback port."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -187,6 +187,7 @@ def running_server(data_dir: Path) -> Iterator[Server]:
         "REELSTACK_RATE_LIMIT_REGISTER": "1000/hour",
         "REELSTACK_ACCESS_TOKEN_TTL_SECONDS": "7200",
         "REELSTACK_LOG_LEVEL": "info",
+        **(extra_env or {}),
     }
     log_path = data_dir / "server.log"
     with log_path.open("wb") as log:

@@ -9,15 +9,19 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from reelstack import __version__
 from reelstack.accounts.router import router as accounts_router
+from reelstack.analytics.router import router as analytics_router
+from reelstack.comments.router import router as comments_router
 from reelstack.config import Settings, load_settings
 from reelstack.deps import rate_limit_request
 from reelstack.errors import install_error_handlers
 from reelstack.health import install_metrics
 from reelstack.health import router as health_router
+from reelstack.interactions import router as interactions
 from reelstack.media.files import router as media_files_router
 from reelstack.media.router import router as videos_router
 from reelstack.media.stream import router as playback_router
 from reelstack.media.tus import router as tus_router
+from reelstack.notifications import router as notifications
 from reelstack.runtime import Runtime, open_runtime
 from reelstack.social.router import router as social_router
 
@@ -58,13 +62,22 @@ def create_app(
     install_metrics(app)
 
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(rate_limit_request)])
+    # First: views are the hottest write path, so they are matched before every other route.
+    api.include_router(analytics_router)
     api.include_router(accounts_router)
     api.include_router(social_router)
     api.include_router(videos_router)
+    api.include_router(comments_router)
     api.include_router(tus_router)
+    api.include_router(interactions.router)
+    api.include_router(notifications.router)
     app.include_router(api)
     # Playlists are fetched by players, several per video: behind tokens, not the rate limit.
     app.include_router(playback_router, prefix=API_PREFIX)
+    # Real-time notifications: opening a stream counts once, not every message it carries.
+    app.include_router(notifications.stream_router, prefix=API_PREFIX)
     app.include_router(health_router)
     app.include_router(media_files_router)
+    # A shared video's public page: fetched by link-preview crawlers, outside the API.
+    app.include_router(interactions.share_page_router)
     return app

@@ -28,6 +28,7 @@ from reelstack.infra.jobs import QUEUES, JobQueue, RedisJobQueue, SqliteJobQueue
 from reelstack.infra.ratelimit import LimitsRateLimiter, RateLimiter
 from reelstack.infra.realtime import Broadcaster, MemoryBroadcaster, RedisBroadcaster
 from reelstack.infra.storage import LocalStorage, S3Storage, Storage, UrlSigner
+from reelstack.infra.streams import AnalyticsStream, MemoryAnalyticsStream, RedisAnalyticsStream
 from reelstack.media.playback import PlaybackLinks
 from reelstack.migrate import current_revision, head_revision, upgrade_to_head
 
@@ -60,6 +61,7 @@ class Runtime:
     passwords: Passwords
     token_policy: TokenPolicy
     counters: Counters
+    analytics: AnalyticsStream
     redis: Redis | None = None
 
     @property
@@ -121,6 +123,7 @@ async def open_runtime(
     jobs: JobQueue
     realtime: Broadcaster
     counters: Counters
+    analytics: AnalyticsStream
     if settings.redis_url:
         # Callers wait for a free connection instead of failing once the pool is in use.
         pool = BlockingConnectionPool.from_url(
@@ -149,6 +152,15 @@ async def open_runtime(
             shards=settings.counter_shards,
             schedule_flush=schedule_flush,
         )
+        analytics = RedisAnalyticsStream(
+            redis,
+            settings.redis_prefix,
+            flush_seconds=settings.analytics_flush_seconds,
+            batch_size=settings.analytics_batch_size,
+            max_pending=settings.analytics_max_pending,
+            max_len=settings.analytics_stream_max_len,
+            claim_idle_seconds=settings.analytics_claim_idle_seconds,
+        )
     else:
         cache = MemoryCache()
         realtime = MemoryBroadcaster()
@@ -159,6 +171,11 @@ async def open_runtime(
             settings.job_timeout_seconds,
         )
         counters = DatabaseCounters()
+        analytics = MemoryAnalyticsStream(
+            flush_seconds=settings.analytics_flush_seconds,
+            batch_size=settings.analytics_batch_size,
+            max_pending=settings.analytics_max_pending,
+        )
     rt = Runtime(
         settings=settings,
         db=db,
@@ -176,10 +193,13 @@ async def open_runtime(
             settings.refresh_token_ttl_seconds,
         ),
         counters=counters,
+        analytics=analytics,
         redis=redis,
     )
     try:
         await prepare_schema(settings, db)
+        # Every process flushes what it publishes; job processes also consume the stream.
+        analytics.start(rt, consume=consume_jobs)
         if consume_jobs:
             from reelstack.media.processing import sweep_local_leftovers
 
@@ -191,6 +211,7 @@ async def open_runtime(
                 await jobs.enqueue("media.recover_stalled_work", {})
         yield rt
     finally:
+        await analytics.close()  # writes the buffered views while the database is still open
         await jobs.stop_consumer()
         await realtime.close()
         await cache.close()

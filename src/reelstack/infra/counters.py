@@ -15,11 +15,13 @@ row, and an atomic script per sub-key moves the live deltas into an entry tagged
 flush number `seq`; the column and its `counters_seq` are then updated together. A reader adds
 an entry only if its seq is above the `counters_seq` it read, so before the commit the entry
 counts and after it the column does. Entries of a flush that never committed are merged into
-the next one.
+the next one. A flush claims its rows into an in-flight set until each is written, so a flusher
+that fails, is cancelled or dies leaves them to be retried, never forgotten.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import random
@@ -44,6 +46,7 @@ FLUSH_JOB = "counters.flush"
 FLUSH_DELAY_SECONDS = 1.0
 FLUSH_BATCH = 200
 RECONCILE_BATCH = 500
+SETTLE_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,15 @@ class Counters(Protocol):
         """Write pending deltas into the rows; returns how many rows were written."""
         ...
 
+    async def recover(self, spec: CounterSpec) -> int:
+        """Make the next flush retry the rows an interrupted flush had taken on."""
+        ...
+
+    @property
+    def settle_seconds(self) -> float:
+        """How long after a commit its counter change may still be on its way (0: none)."""
+        ...
+
 
 def _stored(spec: CounterSpec, rows: Sequence[Any]) -> Counts:
     return {row.id: {f: int(getattr(row, f)) for f in spec.fields} for row in rows}
@@ -125,6 +137,13 @@ class DatabaseCounters:
 
     async def flush(self, rt: Runtime, spec: CounterSpec) -> int:
         return 0
+
+    async def recover(self, spec: CounterSpec) -> int:
+        return 0
+
+    @property
+    def settle_seconds(self) -> float:
+        return 0.0  # the column moves inside the writer's transaction
 
 
 # Moves one sub-key's live deltas (and entries of flushes that never committed) into the entry
@@ -164,6 +183,23 @@ end
 return cjson.encode(totals)
 """
 
+# Takes up to ARGV[1] dirty rows and records them as in flight, in one step.
+_CLAIM_SCRIPT = """
+local ids = redis.call('SPOP', KEYS[1], ARGV[1])
+if #ids > 0 then redis.call('SADD', KEYS[2], unpack(ids)) end
+return ids
+"""
+
+# Puts every in-flight row back among the dirty ones.
+_RECOVER_SCRIPT = """
+local n = redis.call('SCARD', KEYS[2])
+if n > 0 then
+  redis.call('SUNIONSTORE', KEYS[1], KEYS[1], KEYS[2])
+  redis.call('DEL', KEYS[2])
+end
+return n
+"""
+
 
 class RedisCounters:
     """Scale-out: deltas in N Redis hashes per counter row, written back by a job."""
@@ -181,6 +217,13 @@ class RedisCounters:
         self._shards = shards
         self._schedule_flush = schedule_flush
         self._move = client.register_script(_MOVE_SCRIPT)
+        self._claim = client.register_script(_CLAIM_SCRIPT)
+        self._recover = client.register_script(_RECOVER_SCRIPT)
+
+    @property
+    def settle_seconds(self) -> float:
+        # A delta reaches Redis just after its transaction commits (an after-commit callback).
+        return SETTLE_SECONDS
 
     def _key(self, spec: CounterSpec, row_id: str, shard: int) -> str:
         # One hash tag per sub-key: in a Redis Cluster the sub-keys of a hot row spread over
@@ -188,7 +231,8 @@ class RedisCounters:
         return f"{self._prefix}{spec.name}:{{{row_id}:{shard}}}"
 
     def _dirty(self, spec: CounterSpec) -> str:
-        return f"{self._prefix}{spec.name}:dirty"
+        # The dirty and in-flight sets share a hash tag: the claim script touches both.
+        return f"{self._prefix}{{{spec.name}}}:dirty"
 
     async def add(
         self, session: AsyncSession, spec: CounterSpec, row_id: str, field_name: str, delta: int
@@ -252,19 +296,35 @@ class RedisCounters:
                     totals[name] = totals.get(name, 0) + int(value)
         return result
 
+    def _in_flight(self, spec: CounterSpec) -> str:
+        return f"{self._prefix}{{{spec.name}}}:inflight"
+
     async def flush(self, rt: Runtime, spec: CounterSpec) -> int:
         written = 0
         while True:
-            popped: Any = await self._redis.spop(self._dirty(spec), FLUSH_BATCH)
-            ids = [_text(i) for i in popped or []]
+            # Claimed rows stay in the in-flight set until written: a flusher that dies or is
+            # cancelled mid-batch leaves them there for `recover`, instead of losing their mark.
+            claimed: Any = await self._claim(
+                keys=[self._dirty(spec), self._in_flight(spec)], args=[FLUSH_BATCH]
+            )
+            ids = [_text(i) for i in claimed or []]
             if not ids:
                 return written
-            for row_id in ids:
+            for index, row_id in enumerate(ids):
                 try:
                     written += await self._flush_row(rt, spec, row_id)
                 except Exception:
-                    await self._redis.sadd(self._dirty(spec), row_id)
+                    # This row and every one after it in the batch stay dirty.
+                    await self._redis.sadd(self._dirty(spec), *ids[index:])
+                    await self._redis.srem(self._in_flight(spec), *ids[index:])
                     raise
+                await self._redis.srem(self._in_flight(spec), row_id)
+
+    async def recover(self, spec: CounterSpec) -> int:
+        """Mark dirty again the rows a flusher claimed and never finished; returns how many.
+        A row still being flushed elsewhere is flushed once more, which moves nothing twice."""
+        moved: Any = await self._recover(keys=[self._dirty(spec), self._in_flight(spec)])
+        return int(moved)
 
     async def _flush_row(self, rt: Runtime, spec: CounterSpec, row_id: str) -> int:
         table = spec.table
@@ -310,8 +370,11 @@ async def flush_counters(rt: Runtime, *, spec: str) -> None:
 
 @job("counters.flush_all", queue="maintenance", every_minutes=1)
 async def flush_all_counters(rt: Runtime) -> None:
-    """A safety net under the debounced flush: nothing stays pending for long."""
+    """A safety net under the debounced flush: nothing stays pending for long, not even the
+    rows of a flush that died half-way."""
     for spec in COUNTER_SPECS.values():
+        if recovered := await rt.counters.recover(spec):
+            log.warning("retrying %d %s counter rows of an unfinished flush", recovered, spec.name)
         await rt.counters.flush(rt, spec)
 
 
@@ -364,12 +427,22 @@ async def _recount_row(rt: Runtime, spec: CounterSpec, row_id: str) -> bool:
         )
         if seq is None:
             return False
+        # The lock holds off new rows (their foreign key needs this row), but rows committed
+        # just before it may still be on their way to the pending deltas: let them land, or
+        # the recount would count them once in the column and again when they arrive.
+        settle = rt.counters.settle_seconds
+        if settle:
+            await asyncio.sleep(settle)
         before = await rt.counters.pending(spec, {row_id: int(seq)})
         truths = {
             name: (await truth(session, [row_id])).get(row_id, 0)
             for name, truth in spec.truths.items()
         }
         after = await rt.counters.pending(spec, {row_id: int(seq)})
+        if settle and after == before:
+            # A row deleted while we counted (deletes need no lock) lands late the same way.
+            await asyncio.sleep(settle)
+            after = await rt.counters.pending(spec, {row_id: int(seq)})
         if before != after:
             return False  # a write landed while we counted: the next run will look again
         values = {name: count - after[row_id].get(name, 0) for name, count in truths.items()}

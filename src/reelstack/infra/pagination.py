@@ -31,7 +31,7 @@ class PageParams:
     size: int
 
 
-def page_params(cursor: Cursor = None, page_size: PageSize = DEFAULT_PAGE_SIZE) -> PageParams:
+async def page_params(cursor: Cursor = None, page_size: PageSize = DEFAULT_PAGE_SIZE) -> PageParams:
     return PageParams(cursor, page_size)
 
 

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_object_session
 
 from reelstack.accounts import service as accounts
 from reelstack.db import utcnow
-from reelstack.events import VideoProcessed
+from reelstack.events import VideoFailed, VideoProcessed
 from reelstack.infra.events import publish as publish_event
 from reelstack.infra.ids import new_id
 from reelstack.infra.storage import ObjectNotFound, content_type_for
@@ -323,6 +323,12 @@ def mark_failed(video: Video, code: str, detail: str) -> None:
     video.error_detail = detail[:500]
     video.lease_owner = None
     video.lease_until = None
+    # Both callers hold the video in their transaction: the event commits with the failure.
+    session = async_object_session(video)
+    if session is not None:
+        publish_event(
+            session, VideoFailed(video_id=video.id, user_id=video.user_id, error_code=code)
+        )
 
 
 async def fail(rt: Runtime, claim: Claim, code: str, detail: str) -> None:

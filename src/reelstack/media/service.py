@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstack.accounts import service as accounts
@@ -62,13 +64,27 @@ def may_see(viewer: Viewer, video: Video, owner: User, relation: Relationship) -
     )
 
 
+@functools.cache
+def _video_with_owner(*, signed_in: bool) -> Select[Any]:
+    """The video, its owner and the viewer's relationship to them in one round trip; built once,
+    since composing the statement costs more than running it."""
+    viewer: Any = bindparam("viewer_id") if signed_in else None
+    return (
+        select(Video, User, *social.relationship_columns(viewer, Video.user_id))
+        .join(User, User.id == Video.user_id)
+        .where(Video.id == bindparam("video_id"))
+    )
+
+
 async def visible_video(session: AsyncSession, viewer: Viewer, video_id: str) -> SeenVideo:
     """The video as the viewer may see it; one they may not see does not exist for them."""
-    video = await session.get(Video, video_id)
-    if video is None:
+    query = _video_with_owner(signed_in=viewer.user_id is not None)
+    params = {"video_id": video_id, "viewer_id": viewer.user_id}
+    row = (await session.execute(query, params)).one_or_none()
+    if row is None:
         raise NotFound(VIDEO_NOT_FOUND, code="video_not_found")
-    owner = await session.get_one(User, video.user_id)
-    relation = await social.relationship(session, viewer.user_id, owner.id)
+    video, owner = row[0], row[1]
+    relation = social.relationship_from_row(row)
     if not may_see(viewer, video, owner, relation):
         raise NotFound(VIDEO_NOT_FOUND, code="video_not_found")
     return SeenVideo(video, owner, relation)

@@ -80,6 +80,45 @@ async def relationship(session: AsyncSession, viewer_id: str | None, other_id: s
     return (await relationships(session, viewer_id, [other_id]))[other_id]
 
 
+RELATION_FLAGS = (
+    "is_following",
+    "is_followed_by",
+    "follow_requested",
+    "is_blocking",
+    "is_blocked_by",
+)
+
+
+def relationship_columns(viewer_id: Any, other_id: Any) -> list[Any]:
+    """The viewer's relationship to the user in column `other_id`, as labelled EXISTS columns to
+    add to another query: one round trip instead of three when a page needs one owner.
+    `viewer_id` may be a bind parameter, so the statement can be built once."""
+    if viewer_id is None:
+        return [literal(False).label(flag) for flag in RELATION_FLAGS]
+    return [
+        exists()
+        .where(Follow.follower_id == viewer_id, Follow.followee_id == other_id)
+        .label("is_following"),
+        exists()
+        .where(Follow.follower_id == other_id, Follow.followee_id == viewer_id)
+        .label("is_followed_by"),
+        exists()
+        .where(FollowRequest.requester_id == viewer_id, FollowRequest.target_id == other_id)
+        .label("follow_requested"),
+        exists()
+        .where(Block.blocker_id == viewer_id, Block.blocked_id == other_id)
+        .label("is_blocking"),
+        exists()
+        .where(Block.blocker_id == other_id, Block.blocked_id == viewer_id)
+        .label("is_blocked_by"),
+    ]
+
+
+def relationship_from_row(row: Any) -> Relationship:
+    """The Relationship read back from a row selected with `relationship_columns`."""
+    return Relationship(**{flag: bool(getattr(row, flag)) for flag in RELATION_FLAGS})
+
+
 async def visible_user(
     session: AsyncSession, viewer_id: str | None, ref: str
 ) -> tuple[User, Relationship]:

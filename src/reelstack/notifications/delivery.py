@@ -1,0 +1,103 @@
+"""Real-time delivery: a user's open clients, on whichever API process they are connected, hear
+of each new or grown notification and of their unread count, through the realtime adapter.
+
+Messages on the channel `user:{user_id}`:
+  {"type": "notification", "notification": {...as in the list...}}  (an aggregated one comes
+      again, with the same id, each time it grows: clients replace it by id)
+  {"type": "unread_count", "count": n}
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import jwt
+
+from reelstack.notifications import repository
+from reelstack.notifications.schemas import NotificationOut
+from reelstack.notifications.views import notifications_out
+
+if TYPE_CHECKING:
+    from reelstack.runtime import Runtime
+
+PUBLISH_CONCURRENCY = 100
+
+
+def user_channel(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+def notification_message(notification: NotificationOut) -> dict[str, Any]:
+    return {"type": "notification", "notification": notification.model_dump(mode="json")}
+
+
+def unread_message(count: int) -> dict[str, Any]:
+    return {"type": "unread_count", "count": count}
+
+
+@dataclass(frozen=True)
+class StreamIdentity:
+    """Who a WebSocket or event stream belongs to, and until when their token holds."""
+
+    user_id: str
+    expires_at: float  # Unix time
+
+
+def authenticate(rt: Runtime, token: str) -> StreamIdentity:
+    """Check an access token as every API request does; raises NotAuthenticated."""
+    claims = rt.token_policy.tokens.decode(token)
+    # The signature and expiry were just verified; this only reads when it expires.
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+    return StreamIdentity(claims.user_id, float(expires))
+
+
+async def current_unread(rt: Runtime, user_id: str) -> int:
+    """The unread count, in a read transaction of its own (streams hold no session open)."""
+    async with rt.unit_of_work(write=False) as session:
+        return await repository.unread_count(session, user_id)
+
+
+async def push(rt: Runtime, user_id: str, notification_ids: Sequence[str]) -> None:
+    """After the commit: the notifications as the user sees them, then their unread count."""
+    async with rt.unit_of_work(write=False) as session:
+        rows = await repository.by_ids(session, user_id, notification_ids)
+        shaped = await notifications_out(rt, session, user_id, rows)
+        count = await repository.unread_count(session, user_id)
+    channel = user_channel(user_id)
+    for notification in shaped:
+        await rt.realtime.publish(channel, notification_message(notification))
+    await rt.realtime.publish(channel, unread_message(count))
+
+
+async def push_unread_count(rt: Runtime, user_id: str) -> None:
+    """Every open client of the user learns the count changed (read on another device)."""
+    await rt.realtime.publish(
+        user_channel(user_id), unread_message(await current_unread(rt, user_id))
+    )
+
+
+async def push_fan_out(rt: Runtime, created: Sequence[tuple[str, str]]) -> None:
+    """One batch of a fan-out: the same notification to many users, each with its own id and
+    unread count; shaped once, since every follower sees the same actor and video."""
+    if not created:
+        return
+    first_id, first_user = created[0]
+    async with rt.unit_of_work(write=False) as session:
+        rows = await repository.by_ids(session, first_user, [first_id])
+        shaped = await notifications_out(rt, session, first_user, rows)
+        counts = await repository.unread_counts(session, [user_id for _, user_id in created])
+    if not shaped:
+        return
+    template = shaped[0]
+
+    async def tell(notification_id: str, user_id: str) -> None:
+        own = template.model_copy(update={"notification_id": notification_id})
+        await rt.realtime.publish(user_channel(user_id), notification_message(own))
+        await rt.realtime.publish(user_channel(user_id), unread_message(counts[user_id]))
+
+    for start in range(0, len(created), PUBLISH_CONCURRENCY):
+        chunk = created[start : start + PUBLISH_CONCURRENCY]
+        await asyncio.gather(*(tell(nid, uid) for nid, uid in chunk))

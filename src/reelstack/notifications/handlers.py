@@ -1,0 +1,176 @@
+"""Notifications made from domain events, each handler a job on the notifications queue, so a
+creator with many followers never slows down the like or the upload that caused it.
+
+Each handler tolerates rows gone since the event (a deleted video, a withdrawn like) and is
+safe to run twice: a notification is written once per subject while it is unread.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reelstack.accounts import service as accounts
+from reelstack.errors import NotFound
+from reelstack.events import CommentPosted, VideoFailed, VideoLiked, VideoProcessed
+from reelstack.infra.events import event_handler
+from reelstack.interactions import service as interactions
+from reelstack.media import service as media
+from reelstack.media.models import VideoStatus
+from reelstack.notifications import delivery, repository, service
+from reelstack.notifications.models import NotificationType
+from reelstack.notifications.service import NewNotification
+from reelstack.social.visibility import Audience, Relationship, can_view
+
+if TYPE_CHECKING:
+    from reelstack.runtime import Runtime
+
+# A follower as such: the new-post fan-out asks whether any follower may see the video.
+ANY_FOLLOWER = media.Viewer("any follower")  # never a real user id
+AS_FOLLOWER = Relationship(is_following=True)
+
+
+async def _sees_video(session: AsyncSession, user_id: str, video_id: str) -> bool:
+    """Whether the user may see the video now, by the one visibility path."""
+    try:
+        await media.visible_video(session, media.Viewer(user_id), video_id)
+    except NotFound:
+        return False
+    return True
+
+
+@event_handler(queue="notifications")
+async def notify_like(rt: Runtime, event: VideoLiked) -> None:
+    """The owner hears of a like, gathered with the other likes of the video."""
+    window = timedelta(seconds=rt.settings.notification_aggregation_window_seconds)
+    async with rt.unit_of_work() as session:
+        liked = await interactions.viewer_interactions(session, event.user_id, [event.video_id])
+        if not liked[event.video_id].liked or not await _sees_video(
+            session, event.owner_id, event.video_id
+        ):
+            return  # unliked or deleted before this job ran
+        changed = await service.add_like(
+            session, event.owner_id, event.video_id, event.user_id, window
+        )
+    if changed:
+        await delivery.push(rt, event.owner_id, [changed])
+
+
+def comment_recipients(event: CommentPosted) -> dict[str, list[NotificationType]]:
+    """Whom a comment concerns and, for each, the kinds of notification it may give them, most
+    specific first: the user replied to, the video's owner, the users mentioned. Each person
+    gets one notification, never one about their own comment."""
+    kinds: dict[str, list[NotificationType]] = {}
+
+    def may_tell(user_id: str | None, kind: NotificationType) -> None:
+        if user_id and user_id != event.author_id:
+            kinds.setdefault(user_id, []).append(kind)
+
+    may_tell(event.reply_to_user_id, NotificationType.REPLY)
+    may_tell(event.owner_id, NotificationType.COMMENT)
+    for user_id in event.mentioned_user_ids:
+        may_tell(user_id, NotificationType.MENTION)
+    return kinds
+
+
+@event_handler(queue="notifications")
+async def notify_comment(rt: Runtime, event: CommentPosted) -> None:
+    """Reply, comment and mention notifications of one comment: one per person, the most
+    specific kind they have not turned off (an owner who is also mentioned hears 'commented')."""
+    created: list[tuple[str, str]] = []
+    async with rt.unit_of_work() as session:
+        if not await repository.shown_comment_texts(session, {event.comment_id}):
+            return  # removed (or held for review) before this job ran
+        candidates = comment_recipients(event)
+        turned_off = await service.disabled_types(session, candidates)
+        for user_id, kinds in candidates.items():
+            kind = next((k for k in kinds if k.value not in turned_off[user_id]), None)
+            if kind is None or not await _sees_video(session, user_id, event.video_id):
+                continue
+            note = NewNotification(
+                user_id,
+                kind,
+                subject=event.comment_id,
+                actor_id=event.author_id,
+                video_id=event.video_id,
+                comment_id=event.comment_id,
+            )
+            if notification_id := await service.create(session, note):
+                created.append((user_id, notification_id))
+    for user_id, notification_id in created:
+        await delivery.push(rt, user_id, [notification_id])
+
+
+async def _notify_creator(
+    rt: Runtime, event: VideoProcessed | VideoFailed, kind: NotificationType
+) -> None:
+    """Tell a creator how processing of their video ended, if the video is still there."""
+    async with rt.unit_of_work() as session:
+        try:
+            seen = await media.visible_video(session, media.Viewer(event.user_id), event.video_id)
+        except NotFound:
+            return  # deleted since
+        data: dict[str, Any] = {}
+        if isinstance(event, VideoFailed):
+            # Rungs published before the failure keep playing; the creator should know.
+            playable = seen.video.status == VideoStatus.READY.value
+            data = {"error_code": event.error_code, "playable": playable}
+        note = NewNotification(
+            event.user_id, kind, event.video_id, video_id=event.video_id, data=data
+        )
+        notification_id = await service.create(session, note)
+    if notification_id:
+        await delivery.push(rt, event.user_id, [notification_id])
+
+
+@event_handler(queue="notifications")
+async def notify_video_ready(rt: Runtime, event: VideoProcessed) -> None:
+    """The creator hears that their video plays."""
+    await _notify_creator(rt, event, NotificationType.VIDEO_READY)
+
+
+@event_handler(queue="notifications")
+async def notify_video_failed(rt: Runtime, event: VideoFailed) -> None:
+    """The creator hears that processing gave up, and whether what was made still plays."""
+    await _notify_creator(rt, event, NotificationType.VIDEO_FAILED)
+
+
+async def _announceable(rt: Runtime, session: AsyncSession, event: VideoProcessed) -> bool:
+    """May the creator's followers be told of this video: one any follower may see and find in
+    lists (so not unlisted), by a creator at most at the fan-out threshold?"""
+    try:
+        video = await media.video_for_owner(session, media.Viewer(event.user_id), event.video_id)
+        owner = await accounts.get_user(session, event.user_id)
+    except NotFound:
+        return False  # deleted, or the creator deactivated, since
+    return (
+        owner.follower_count <= rt.settings.notify_new_post_max_followers
+        and media.may_see(ANY_FOLLOWER, video, owner, AS_FOLLOWER)
+        and can_view(
+            ANY_FOLLOWER.user_id, owner.id, Audience(video.visibility), AS_FOLLOWER, listing=True
+        )
+    )
+
+
+@event_handler(queue="notifications")
+async def notify_new_post(rt: Runtime, event: VideoProcessed) -> None:
+    """The creator's followers hear of the new video, batch by batch, each batch one
+    INSERT ... SELECT in its own short transaction. Above the threshold nobody is told: their
+    followers find the video in the following feed instead."""
+    async with rt.unit_of_work(write=False) as session:
+        if not await _announceable(rt, session, event):
+            return
+    after: str | None = ""
+    while after is not None:
+        async with rt.unit_of_work() as session:
+            batch = await service.fan_out_new_post(
+                session,
+                event.user_id,
+                event.video_id,
+                after=after,
+                size=rt.settings.notification_fan_out_batch,
+            )
+        await delivery.push_fan_out(rt, batch.created)
+        after = batch.next_after

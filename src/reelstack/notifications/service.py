@@ -1,0 +1,337 @@
+"""Notifications: who is told what, likes gathered into one line, read state and preferences.
+
+Every notification is written against the partial unique index on (user_id, group_key) where
+`is_open`: an aggregated one (likes of a video) is joined by later actors while it is open; any
+other is written once per subject, so a job that runs twice tells nobody twice. Reading a
+notification closes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Insert,
+    String,
+    and_,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy import text as sql_text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reelstack.accounts.models import User
+from reelstack.db import UTCDateTime, insert_ignoring_conflicts, utcnow
+from reelstack.infra.ids import new_id
+from reelstack.notifications.models import (
+    Notification,
+    NotificationActor,
+    NotificationPreference,
+    NotificationType,
+)
+from reelstack.social import service as social
+from reelstack.social.models import Block, Follow
+
+AGGREGATED_TYPES = frozenset({NotificationType.LIKE})
+OPEN_GROUP = sql_text("is_open")  # the predicate of the partial unique index
+
+
+@dataclass(frozen=True)
+class NewNotification:
+    """One thing to tell one user. `subject` makes it unique: the follower, the request, the
+    comment or the video it is about."""
+
+    user_id: str
+    type: NotificationType
+    subject: str
+    actor_id: str | None = None
+    video_id: str | None = None
+    comment_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def group_key(self) -> str:
+        return f"{self.type.value}:{self.subject}"
+
+
+def _insert(session: AsyncSession, table: Any) -> Any:
+    """An INSERT that can take ON CONFLICT clauses, in the session's dialect."""
+    module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return module.insert(table)
+
+
+def blocked_either_way(a: Any, b: Any) -> ColumnElement[bool]:
+    """SQL: does either of two users (columns or ids) block the other?"""
+    return exists().where(
+        or_(
+            and_(Block.blocker_id == a, Block.blocked_id == b),
+            and_(Block.blocker_id == b, Block.blocked_id == a),
+        )
+    )
+
+
+async def _hold_users(session: AsyncSession, user_ids: Iterable[str | None]) -> None:
+    """Take, in id order and up front, the key-share locks that the foreign keys of the
+    inserts to come would take on these users. A follow locks its two users FOR UPDATE in id
+    order; an insert taking them one by one in another order could close a cycle with it
+    (PostgreSQL; SQLite serialises writers and has no row locks)."""
+    ids = sorted({uid for uid in user_ids if uid})
+    await session.execute(
+        select(User.id)
+        .where(User.id.in_(ids))
+        .order_by(User.id)
+        .with_for_update(read=True, key_share=True)
+    )
+
+
+# -- who wants to hear it --------------------------------------------------------------------
+async def disabled_types(session: AsyncSession, user_ids: Iterable[str]) -> dict[str, set[str]]:
+    """The types each user turned off, in one query."""
+    ids = list(set(user_ids))
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(NotificationPreference.user_id, NotificationPreference.type).where(
+            NotificationPreference.user_id.in_(ids), NotificationPreference.enabled.is_(False)
+        )
+    )
+    off: dict[str, set[str]] = {uid: set() for uid in ids}
+    for user_id, kind in rows:
+        off[user_id].add(kind)
+    return off
+
+
+async def blocked_between(session: AsyncSession, user_id: str, other_id: str) -> bool:
+    """Does either user block the other?"""
+    relation = await social.relationship(session, user_id, other_id)
+    return relation.is_blocking or relation.is_blocked_by
+
+
+async def is_wanted(session: AsyncSession, note: NewNotification) -> bool:
+    """Nobody hears of their own doing, of a user they block or who blocks them, or of a type
+    they turned off."""
+    if note.actor_id == note.user_id:
+        return False
+    if note.type.value in (await disabled_types(session, [note.user_id]))[note.user_id]:
+        return False
+    return note.actor_id is None or not await blocked_between(session, note.user_id, note.actor_id)
+
+
+# -- writing ---------------------------------------------------------------------------------
+async def create(session: AsyncSession, note: NewNotification) -> str | None:
+    """Store a notification the user wants; None when they do not, or already have it."""
+    if not await is_wanted(session, note):
+        return None
+    await _hold_users(session, [note.user_id, note.actor_id])
+    now = utcnow()
+    inserted = await session.execute(
+        _insert(session, Notification.__table__)
+        .values(
+            id=new_id(),
+            user_id=note.user_id,
+            type=note.type.value,
+            group_key=note.group_key,
+            is_open=True,
+            actor_id=note.actor_id,
+            actor_count=1 if note.actor_id else 0,
+            video_id=note.video_id,
+            comment_id=note.comment_id,
+            data=note.data,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["user_id", "group_key"], index_where=OPEN_GROUP)
+        .returning(Notification.__table__.c.id)
+    )
+    return inserted.scalar_one_or_none()
+
+
+async def add_like(
+    session: AsyncSession, owner_id: str, video_id: str, liker_id: str, window: timedelta
+) -> str | None:
+    """Add a like to the owner's open notification for the video, opening one if needed.
+    Returns its id when it changed; None when the owner does not want it or already counts
+    this liker (an unlike and like again). Safe under concurrent jobs: the upsert makes one
+    row per open group and each actor row is inserted once, so no count is lost or doubled."""
+    note = NewNotification(owner_id, NotificationType.LIKE, video_id, liker_id, video_id)
+    if not await is_wanted(session, note):
+        return None
+    await _hold_users(session, [owner_id, liker_id])
+    now = utcnow()
+    # A group that outlived the window takes no more likes: the next one starts a new line.
+    await session.execute(
+        update(Notification)
+        .where(
+            Notification.user_id == owner_id,
+            Notification.group_key == note.group_key,
+            Notification.is_open.is_(True),
+            Notification.created_at < now - window,
+        )
+        .values(is_open=False)
+        .execution_options(synchronize_session=False)
+    )
+    stmt = _insert(session, Notification.__table__).values(
+        id=new_id(),
+        user_id=owner_id,
+        type=note.type.value,
+        group_key=note.group_key,
+        is_open=True,
+        actor_id=liker_id,
+        actor_count=0,  # counted below, with the actor row
+        video_id=video_id,
+        data={},
+        created_at=now,
+        updated_at=now,
+    )
+    # The no-op update locks the open row, so concurrent likers queue up behind each other.
+    upserted = await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["user_id", "group_key"],
+            index_where=OPEN_GROUP,
+            set_={"group_key": stmt.excluded.group_key},
+        ).returning(Notification.__table__.c.id)
+    )
+    notification_id: str = upserted.scalar_one()
+    joined = await session.execute(
+        insert_ignoring_conflicts(session, NotificationActor.__table__)
+        .values(notification_id=notification_id, actor_id=liker_id, created_at=now)
+        .returning(NotificationActor.__table__.c.actor_id)
+    )
+    if joined.first() is None:
+        return None
+    await session.execute(
+        update(Notification)
+        .where(Notification.id == notification_id)
+        .values(actor_count=Notification.actor_count + 1, actor_id=liker_id, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return notification_id
+
+
+@dataclass(frozen=True)
+class FanOutBatch:
+    created: list[tuple[str, str]]  # (notification id, follower id)
+    next_after: str | None  # the follower id the next batch starts after; None when done
+
+
+async def fan_out_new_post(
+    session: AsyncSession, creator_id: str, video_id: str, *, after: str, size: int
+) -> FanOutBatch:
+    """new_post for the next `size` followers of the creator (by follower id), in one
+    INSERT ... SELECT; followers who turned it off or are blocked either way are skipped, and
+    a follower who already has it is not told twice."""
+    followers = list(
+        await session.scalars(
+            select(Follow.follower_id)
+            .where(Follow.followee_id == creator_id, Follow.follower_id > after)
+            .order_by(Follow.follower_id)
+            .limit(size)
+        )
+    )
+    if not followers:
+        return FanOutBatch([], None)
+    await _hold_users(session, [creator_id, *followers])
+    now = utcnow()
+    note = NewNotification("", NotificationType.NEW_POST, video_id, creator_id, video_id)
+    turned_off = exists().where(
+        NotificationPreference.user_id == Follow.follower_id,
+        NotificationPreference.type == note.type.value,
+        NotificationPreference.enabled.is_(False),
+    )
+    # Ids in the ULID layout: this moment's 10 time characters, then the 16 random characters
+    # of the follower's own id, unique within the batch; a clash needs the same follower in
+    # the same millisecond, and then the job's retry takes a new moment.
+    moment = new_id()[:10]
+    rows = select(
+        literal(moment, String) + func.substr(Follow.follower_id, 11, 16),
+        Follow.follower_id,
+        literal(note.type.value, String),
+        literal(note.group_key, String),
+        true(),
+        literal(creator_id, String),
+        literal(1),
+        literal(video_id, String),
+        literal({}, JSON),
+        literal(now, UTCDateTime()),
+        literal(now, UTCDateTime()),
+    ).where(
+        Follow.followee_id == creator_id,
+        Follow.follower_id > after,
+        Follow.follower_id <= followers[-1],
+        ~turned_off,
+        ~blocked_either_way(Follow.follower_id, creator_id),
+    )
+    columns = [
+        "id",
+        "user_id",
+        "type",
+        "group_key",
+        "is_open",
+        "actor_id",
+        "actor_count",
+        "video_id",
+        "data",
+        "created_at",
+        "updated_at",
+    ]
+    stmt: Insert = (
+        _insert(session, Notification.__table__)
+        .from_select(columns, rows)
+        .on_conflict_do_nothing(index_elements=["user_id", "group_key"], index_where=OPEN_GROUP)
+        .returning(Notification.__table__.c.id, Notification.__table__.c.user_id)
+    )
+    created = [(nid, uid) for nid, uid in await session.execute(stmt)]
+    return FanOutBatch(created, followers[-1] if len(followers) == size else None)
+
+
+async def mark_read(session: AsyncSession, user_id: str, ids: Sequence[str] | None) -> int:
+    """Mark the user's notifications read (all of them when `ids` is None), closing their
+    groups: the next like starts a new notification. Ids of others are ignored."""
+    stmt = update(Notification).where(
+        Notification.user_id == user_id, Notification.read_at.is_(None)
+    )
+    if ids is not None:
+        stmt = stmt.where(Notification.id.in_(list(ids)))
+    marked = await session.execute(
+        stmt.values(read_at=utcnow(), is_open=False)
+        .returning(Notification.id)
+        .execution_options(synchronize_session=False)
+    )
+    return len(marked.all())
+
+
+# -- preferences -----------------------------------------------------------------------------
+async def preferences(session: AsyncSession, user_id: str) -> dict[NotificationType, bool]:
+    """Every type, on unless the user turned it off."""
+    off = (await disabled_types(session, [user_id]))[user_id]
+    return {kind: kind.value not in off for kind in NotificationType}
+
+
+async def set_preferences(
+    session: AsyncSession, user_id: str, changes: dict[NotificationType, bool]
+) -> dict[NotificationType, bool]:
+    """Turn the given types on or off; the others keep their setting."""
+    if changes:
+        stmt = _insert(session, NotificationPreference.__table__).values(
+            [
+                {"user_id": user_id, "type": kind.value, "enabled": enabled}
+                for kind, enabled in changes.items()
+            ]
+        )
+        await session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["user_id", "type"], set_={"enabled": stmt.excluded.enabled}
+            )
+        )
+    return await preferences(session, user_id)
