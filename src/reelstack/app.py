@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -47,6 +48,10 @@ def create_app(
         consume = conf.jobs_in_process if consume_jobs is None else consume_jobs
         async with open_runtime(conf, consume_jobs=consume) as rt:
             app.state.runtime = rt
+            # Everything loaded so far lives as long as the process: keep it out of the
+            # collector's generations, whose full passes otherwise stall every request in flight.
+            gc.collect()
+            gc.freeze()
             yield
 
     app = FastAPI(
