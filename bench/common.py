@@ -34,8 +34,9 @@ SERVE = REPO / ".venv" / "bin" / "reelstack"
 THREADS = os.cpu_count() or 2  # what the pipeline's ffmpeg_threads=0 resolves to
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
-# The benchmark clip: portrait 1080x1920 (what phones upload), 30 fps, 30 s, 1 s GOP, a busy
-# synthetic picture with temporal noise so the encoder has real work, and a stereo tone.
+# The benchmark clip: portrait 1080x1920 (what phones upload), 30 fps, 30 s, 1 s GOP, a
+# camera-like picture (see `bench_clip`). The "stress" clip is the earlier benchmark clip:
+# testsrc2 under per-pixel temporal white noise, far harder to scale down than camera footage.
 BENCH_CLIP_SECONDS = 30
 BENCH_CLIP_SIZE = (1080, 1920)
 
@@ -130,30 +131,92 @@ def invoked_as() -> str:
 
 
 # -- the clips ---------------------------------------------------------------------------------
-def bench_clip() -> Path:
-    """The 30 s 1080x1920 H.264 (crf 18, 1 s GOP) + AAC benchmark clip, made once with lavfi."""
-    width, height = BENCH_CLIP_SIZE
-    path = CACHE / f"bench-{width}x{height}-{BENCH_CLIP_SECONDS}s.mp4"
-    if path.exists():
-        return path
+def _encode_clip(path: Path, inputs: list[str], video: list[str]) -> Path:
+    """H.264 crf 18 with a keyframe every second (as phone cameras write them) + AAC."""
     CACHE.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial.mp4")
-    seconds = BENCH_CLIP_SECONDS
     run_ffmpeg(
         [
-            "-f", "lavfi",
-            "-i", f"testsrc2=size={width}x{height}:rate=30:duration={seconds},noise=alls=3:allf=t",
-            "-f", "lavfi",
-            "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
-            # A keyframe every second, as phone cameras write them.
+            *inputs, *video,
             "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-g", "30",
             "-pix_fmt", "yuv420p",
             "-c:a", "aac", "-b:a", "160k", "-ac", "2",
-            "-movflags", "+faststart", "-shortest", str(partial),
+            "-movflags", "+faststart", "-t", str(BENCH_CLIP_SECONDS), str(partial),
         ]
     )  # fmt: skip
     partial.replace(path)
     return path
+
+
+def bench_clip() -> Path:
+    """The 30 s 1080x1920 benchmark clip, made once with lavfi: what a phone camera films.
+
+    A detailed scene (a fractal "landscape" seen through a slightly soft lens, under drifting
+    light) filmed by a handheld camera (slow pan, small fast shake, a slight roll), a moving
+    object, a lens vignette, and mild film grain: spatially correlated (about 2 px), changing
+    every frame, at low strength, not per-pixel white noise. Ambient pink noise. No burned-in
+    text (cameras film none; the stress clip has plenty).
+    """
+    width, height = BENCH_CLIP_SIZE
+    path = CACHE / f"camera-{width}x{height}-{BENCH_CLIP_SECONDS}s-v2.mp4"
+    if path.exists():
+        return path
+    seconds = BENCH_CLIP_SECONDS
+    # Rendered once on a canvas 20 % larger than the frame, so the "camera" can move in it.
+    canvas = f"{width * 6 // 5}x{height * 6 // 5}"
+    canvas_w, canvas_h = canvas.split("x")
+    canvas_third = f"{int(canvas_w) // 3}x{int(canvas_h) // 3}"
+    graph = ";".join(
+        [
+            # Rendered at a third of the resolution and scaled up: a lens and a phone's
+            # processing leave little detail at the pixel level (a full-resolution fractal is
+            # all edges: the first version of this clip, see RESULTS.md).
+            f"mandelbrot=size={canvas_third}:rate=30:start_scale=0.9:end_scale=0.9"
+            ":start_x=-0.7453:start_y=0.1127:maxiter=200:outer=normalized_iteration_count"
+            ":inner=mincol,trim=end_frame=1,loop=loop=-1:size=1,setpts=N/(30*TB),"
+            f"scale={canvas_w}:{canvas_h}:flags=bicubic,gblur=sigma=0.6,hue=h=35:s=0.6,"
+            "format=yuv420p[land]",
+            "gradients=size=432x768:rate=30:speed=0.008:n=3:c0=0x87a96b:c1=0x4a6fa5:c2=0xf2d0a4"
+            f":type=linear,scale={canvas_w}:{canvas_h},format=yuv420p[light]",
+            "[land][light]blend=all_mode=softlight,"
+            # Handheld: a slight roll, a slow pan and a small fast shake.
+            "rotate=a='0.006*sin(t*1.1)+0.003*sin(t*3.7)',"
+            f"crop={width}:{height}:x='{width // 10}+60*sin(t*0.35)+5*sin(t*5.3)'"
+            f":y='{height // 10}+120*sin(t*0.23)+4*sin(t*4.1)',"
+            "drawbox=x='mod(t*180,1400)-250':y='1350+40*sin(t*1.5)':w=240:h=150"
+            ":color=0xc04020@0.85:t=fill,"
+            "vignette=PI/5,format=yuv420p[scene]",
+            # Grain: half-resolution noise, scaled up (so each grain spans ~2 px), overlaid.
+            f"color=c=gray:size={width // 2}x{height // 2}:rate=30,noise=alls=30:allf=t,"
+            f"scale={width}:{height}:flags=bicubic,format=yuv420p[grain]",
+            "[scene][grain]blend=all_mode=overlay:all_opacity=0.1,format=yuv420p[v]",
+        ]
+    )
+    return _encode_clip(
+        path,
+        ["-f", "lavfi", "-i", f"anoisesrc=d={seconds}:c=pink:a=0.05:r=48000"],
+        ["-filter_complex", graph, "-map", "[v]", "-map", "0:a"],
+    )
+
+
+def stress_clip() -> Path:
+    """The earlier benchmark clip: testsrc2 (hard synthetic edges and text) under per-pixel
+    temporal noise, with a tone. Nothing a camera films looks like it; no 720p encode of it
+    reaches VMAF 90, not even a near-lossless one (bench/RESULTS.md)."""
+    width, height = BENCH_CLIP_SIZE
+    path = CACHE / f"bench-{width}x{height}-{BENCH_CLIP_SECONDS}s.mp4"
+    if path.exists():
+        return path
+    seconds = BENCH_CLIP_SECONDS
+    return _encode_clip(
+        path,
+        [
+            "-f", "lavfi",
+            "-i", f"testsrc2=size={width}x{height}:rate=30:duration={seconds},noise=alls=3:allf=t",
+            "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=48000:duration={seconds}",
+        ],
+        ["-shortest"],
+    )  # fmt: skip
 
 
 # -- a real server -----------------------------------------------------------------------------

@@ -1,14 +1,20 @@
 """Pipeline vs one bare ffmpeg command, time to first playable rung, one pass vs two passes.
 
 Per repetition, in one run and interleaved (ABCD, then DCBA, ...):
-  - bare single pass: ONE ffmpeg command producing the whole ladder (split filter, the same
-    x264/AAC arguments as `ladder.encode_rungs`, HLS fMP4 per rung);
+  - bare single pass: ONE ffmpeg command producing the whole ladder (split filter, the
+    service's x264/AAC arguments from `ladder.rung_encoder_args`, HLS fMP4 per rung), nothing
+    else: no thumbnails, no MP4;
   - bare two passes: the lowest rung alone, then the other rungs from one decode (the shape
-    of the pipeline's "fast publish");
-  - decoding the source alone (what the second pass's extra decode costs);
-  - pipeline: a real `reelstack serve`, chunked upload, then timed from `POST .../complete`
-    to `status.progress == 100`, polling the status every 0.1 s; its ffmpeg children are
-    sampled through /proc to time each step, and the server log gives the job pickup.
+    of the earlier two-pass "fast publish", kept for comparison);
+  - decoding the source alone (what a second pass's extra decode costs);
+  - thumbnails two ways: tapped from the one pass (the bare single pass plus the service's
+    poster/sprite branches, then picking the poster) against the earlier separate runs
+    (posters by 7 seeks into the upload, the sprite from the 360p rung) after a bare pass;
+  - pipeline: a real `reelstack serve`, chunked upload, then timed from `POST .../complete`:
+    first playable = the status turns `ready` (the lowest rung plays while the ladder is still
+    encoded), full = `status.progress == 100` (every rung, thumbnails and the MP4 published),
+    polling the status every 0.1 s; its ffmpeg children are sampled through /proc to time
+    each step, and the server log gives the job pickup and the encode speed at `ready`.
 
 Wall time is what the issue targets; CPU time (children's rusage for bare ffmpeg, the server
 process plus its reaped ffmpeg children for the pipeline) is reported beside it because it is
@@ -20,11 +26,11 @@ far less sensitive to other tenants of a shared machine.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import datetime as dt
-import itertools
-import math
 import re
+import resource
 import shutil
 import threading
 import time
@@ -33,6 +39,7 @@ from pathlib import Path
 
 from common import (
     CACHE,
+    FFMPEG,
     THREADS,
     Api,
     Server,
@@ -46,70 +53,48 @@ from common import (
     running_server,
     timed_children,
 )
-from reelstack.media.ffmpeg import untrusted_input
+from reelstack.media.ffmpeg import FFmpeg, untrusted_input
 from reelstack.media.ladder import (
-    _GOP_SECONDS,
-    AUDIO_BITRATE,
-    HLS_SEGMENT_SECONDS,
-    INIT_SEGMENT,
-    PLAYLIST,
-    SEGMENT_PATTERN,
     Rung,
-    _keyframe_expression,
-    _rate_argument,
+    decode_args,
+    hls_output_args,
     plan_ladder,
+    rung_encoder_args,
+    scale_branch,
+    split_source,
 )
 from reelstack.media.probe import SourceInfo, probe_source
+from reelstack.media.thumbnails import ThumbnailTaps, finish_taps, make_thumbnails, plan_taps
 
 POLL_SECONDS = 0.1
+FF = FFmpeg(executable=FFMPEG, threads=THREADS)
 SAMPLE_SECONDS = 0.02
 FIRST_PLAYABLE_TARGET = 0.35
 PIPELINE_RATIO_TARGET = 1.10
 
 
 # -- the bare ffmpeg ladder --------------------------------------------------------------------
-def bare_ladder_args(source: Path, info: SourceInfo, rungs: list[Rung], outdir: Path) -> list[str]:
-    """One ffmpeg command for `rungs`: `ladder.encode_rungs`' graph and encoder arguments, but
-    each output written straight to HLS fMP4 (what `package_hls` remuxes the MP4 into)."""
+def bare_ladder_args(
+    source: Path,
+    info: SourceInfo,
+    rungs: list[Rung],
+    outdir: Path,
+    taps: ThumbnailTaps | None = None,
+) -> list[str]:
+    """One ffmpeg command for `rungs`: the service's graph and encoder arguments, each output
+    written straight to HLS fMP4, and nothing else (no progressive MP4; thumbnails only if
+    `taps` are given)."""
     labels = [f"v{index}" for index in range(len(rungs))]
-    graph = [f"[0:v:0]split={len(rungs)}" + "".join(f"[in{label}]" for label in labels)]
-    for label, rung in zip(labels, rungs, strict=True):
-        graph.append(
-            f"[in{label}]fps=fps={_rate_argument(rung.fps)}:start_time=0,"
-            f"scale={rung.width}:{rung.height}:flags=lanczos,setsar=1,format=yuv420p[{label}]"
-        )
-    threads = str(THREADS)
-    args = [
-        "-threads", threads, *untrusted_input(source, info.format),
-        "-filter_complex", ";".join(graph), "-filter_complex_threads", threads,
-    ]  # fmt: skip
-    limit = f"{info.duration * 1.5 + 5:.3f}"
-    keyframes = _keyframe_expression(info)
+    branches = [f"in{label}" for label in labels] + (["cand", "tile"] if taps else [])
+    graph = [split_source(len(branches), branches)]
+    graph += [scale_branch(f"in{v}", rung, v) for v, rung in zip(labels, rungs, strict=True)]
+    graph += taps.graph("cand", "tile") if taps else []
+    args = decode_args(FF, source, info, graph)
     for label, rung in zip(labels, rungs, strict=True):
         rung_dir = outdir / rung.name
         rung_dir.mkdir(parents=True, exist_ok=True)
-        args += [
-            "-map", f"[{label}]",
-            "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high",
-            "-crf", str(rung.crf),
-            "-maxrate", f"{rung.maxrate_kbps}k", "-bufsize", f"{rung.bufsize_kbps}k",
-            "-pix_fmt", "yuv420p", "-fps_mode", "cfr",
-            "-force_key_frames", keyframes, "-forced-idr", "1", "-sc_threshold", "0",
-            "-g", str(math.ceil(rung.fps * _GOP_SECONDS * 2)),
-            "-threads", threads,
-        ]  # fmt: skip
-        if info.has_audio:
-            args += ["-map", "0:a:0", "-c:a", "aac", "-b:a", AUDIO_BITRATE,
-                     "-ac", "2", "-ar", "48000"]  # fmt: skip
-        args += ["-map_metadata", "-1", "-t", limit]
-        args += [
-            "-f", "hls", "-hls_segment_type", "fmp4", "-hls_time", str(HLS_SEGMENT_SECONDS),
-            "-hls_playlist_type", "vod", "-hls_flags", "independent_segments",
-            "-hls_fmp4_init_filename", INIT_SEGMENT,
-            "-hls_segment_filename", str(rung_dir / SEGMENT_PATTERN),
-            str(rung_dir / PLAYLIST),
-        ]  # fmt: skip
-    return args
+        args += [*rung_encoder_args(FF, info, rung, label), *hls_output_args(rung_dir)]
+    return args + (taps.output_args() if taps else [])
 
 
 @dataclass(frozen=True)
@@ -125,6 +110,42 @@ def bare_single_pass(source: Path, info: SourceInfo, rungs: list[Rung], outdir: 
     with timed_children() as spent:
         run_ffmpeg(bare_ladder_args(source, info, rungs, outdir))
     return BareRun(spent[0].wall, spent[0].cpu, spent[0].wall, spent[0].cpu)
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def bare_single_pass_with_taps(
+    source: Path, info: SourceInfo, rungs: list[Rung], outdir: Path
+) -> BareRun:
+    """The bare single pass plus the service's thumbnail taps, and picking the poster."""
+    fresh_dir(outdir)
+    own = own_cpu_seconds()
+    with timed_children() as spent:
+        taps = plan_taps(info, outdir / "thumbs")
+        run_ffmpeg(bare_ladder_args(source, info, rungs, outdir, taps))
+        finish_taps(taps, info)
+    cpu = spent[0].cpu + own_cpu_seconds() - own
+    return BareRun(spent[0].wall, cpu, spent[0].wall, cpu)
+
+
+def separate_thumbnails(
+    source: Path, info: SourceInfo, lowest_rung: Path, workdir: Path
+) -> BareRun:
+    """The earlier way, after the ladder: posters by seeking into the upload, the sprite by
+    decoding the lowest rung (its HLS segments joined into one fragmented MP4)."""
+    fresh_dir(workdir)
+    joined = workdir / "lowest.mp4"
+    with joined.open("wb") as out:
+        for part in [lowest_rung / "init.mp4", *sorted(lowest_rung.glob("seg_*.m4s"))]:
+            out.write(part.read_bytes())
+    own = own_cpu_seconds()
+    with timed_children() as spent:
+        asyncio.run(make_thumbnails(FF, source, info, workdir / "thumbs", sprite_source=joined))
+    cpu = spent[0].cpu + own_cpu_seconds() - own
+    return BareRun(spent[0].wall, cpu, spent[0].wall, cpu)
 
 
 def bare_two_passes(source: Path, info: SourceInfo, rungs: list[Rung], outdir: Path) -> BareRun:
@@ -218,8 +239,11 @@ class ChildSampler:
             return None
         joined = " ".join(args)
         if "libx264" in joined:
-            names = [Path(arg).stem for prev, arg in itertools.pairwise(args) if prev == "mp4"]
-            return "encode " + "+".join(names)
+            names = [Path(arg).parent.name for arg in args if arg.endswith(".m3u8")]
+            taps = " + thumbnail taps" if "rawvideo" in joined else ""
+            return "encode " + "+".join(names) + " (one pass)" + taps
+        if "+faststart" in joined:
+            return "remux the progressive MP4 (-c copy)"
         if "-f hls" in joined:
             return "package HLS " + Path(args[-1]).parent.name
         if "candidate_" in joined:
@@ -241,6 +265,7 @@ class PipelineRun:
     job_log: list[str] = field(default_factory=list)
     pickup: float | None = None  # `complete` answered -> the job starts (server log)
     polls: int = 0
+    playable_note: str = ""  # the server's "playable after ..." line: encoded seconds, speed
 
 
 def pipeline_once(api: Api, server: Server, clip: Path) -> PipelineRun:
@@ -280,8 +305,9 @@ def pipeline_once(api: Api, server: Server, clip: Path) -> PipelineRun:
     if started is not None:
         logged = dt.datetime.strptime(started[:23], "%Y-%m-%d %H:%M:%S,%f")
         pickup = (logged - completed_at).total_seconds()
+    note = next((line.split(" playable ", 1)[1] for line in job_log if " playable " in line), "")
     return PipelineRun(
-        wall, cpu, first_ready, rung_ready, sampler.steps(), video_id, job_log, pickup, polls
+        wall, cpu, first_ready, rung_ready, sampler.steps(), video_id, job_log, pickup, polls, note
     )
 
 
@@ -292,9 +318,13 @@ def _job_log(server: Server, offset: int) -> list[str]:
         with server.log_path.open("rb") as log:
             log.seek(offset)
             lines = log.read().decode(errors="replace").splitlines()
-        job = [line for line in lines if "process_uploaded_video" in line]
+        job = [line for line in lines if "process_uploaded_video" in line or "playable" in line]
         if any(" done in " in line for line in job):
-            return [line for line in job if "Executing" in line or " done in " in line]
+            return [
+                line
+                for line in job
+                if "Executing" in line or " done in " in line or " playable after " in line
+            ]
         time.sleep(0.1)
     return []
 
@@ -330,6 +360,8 @@ class Runs:
     two: list[BareRun] = field(default_factory=list)
     decode: list[BareRun] = field(default_factory=list)
     pipeline: list[PipelineRun] = field(default_factory=list)
+    tapped: list[BareRun] = field(default_factory=list)  # single pass + thumbnail taps
+    separate: list[BareRun] = field(default_factory=list)  # thumbnails in their own runs
 
 
 def main() -> None:
@@ -347,12 +379,21 @@ def main() -> None:
         api = Api(server)
         try:
             for rep in range(options.reps):
-                order = ["single", "two", "decode", "pipeline"]
+                order = ["single", "tapped", "two", "decode", "pipeline"]
                 if rep % 2:
-                    order.reverse()  # ABCD DCBA: a drifting machine load cancels out
+                    order.reverse()  # ABCDE EDCBA: a drifting machine load cancels out
                 for kind in order:
                     if kind == "single":
                         runs.single.append(bare_single_pass(clip, info, rungs, bare_dir / "one"))
+                        runs.separate.append(
+                            separate_thumbnails(
+                                clip, info, bare_dir / "one" / rungs[0].name, bare_dir / "thumbs"
+                            )
+                        )
+                    elif kind == "tapped":
+                        runs.tapped.append(
+                            bare_single_pass_with_taps(clip, info, rungs, bare_dir / "tapped")
+                        )
                     elif kind == "two":
                         runs.two.append(bare_two_passes(clip, info, rungs, bare_dir / "two"))
                     elif kind == "decode":
@@ -430,8 +471,8 @@ def report(
         "### Time to first playable rung",
         "",
         "| rep | pipeline first `ready` (s) | pipeline full ladder (s) | first / full | "
-        "rungs ready at (s) | bare 2 passes: first rung / full (s) |",
-        "|---|---|---|---|---|---|",
+        "rungs listed at (s) | server at `ready` | bare 2 passes: first rung / full (s) |",
+        "|---|---|---|---|---|---|---|",
     ]
     first_ratios = []
     for rep, (two, pipe) in enumerate(zip(runs.two, runs.pipeline, strict=True)):
@@ -439,7 +480,7 @@ def report(
         ready = ", ".join(f"{name} {at:.1f}" for name, at in pipe.rung_ready.items())
         out.append(
             f"| {rep + 1} | {pipe.first_ready:.1f} | {pipe.wall:.1f} | {first_ratios[-1]:.2f} | "
-            f"{ready} | {two.first_wall:.1f} / {two.wall:.1f} |"
+            f"{ready} | {pipe.playable_note or '?'} | {two.first_wall:.1f} / {two.wall:.1f} |"
         )
     first_ratio = median(first_ratios)
     out += [
@@ -448,6 +489,7 @@ def report(
         f"({_verdict(first_ratio, FIRST_PLAYABLE_TARGET)}).**",
         "",
         *one_vs_two_passes(rungs, runs),
+        *thumbnail_costs(runs),
         *pipeline_steps(runs.pipeline[-1], poll_cpu),
         "### Same encodes? (bare 1-pass output vs the pipeline's stored HLS, last rep)",
         "",
@@ -482,6 +524,28 @@ def one_vs_two_passes(rungs: list[Rung], runs: Runs) -> list[str]:
         f"{median([t.cpu / o.cpu for o, t in pairs]):.2f} CPU; the extra CPU "
         f"({median([t.cpu - o.cpu for o, t in pairs]):.1f} s) against one decode of the source "
         f"({median([d.cpu for d in runs.decode]):.1f} s).",
+        "",
+    ]
+
+
+def thumbnail_costs(runs: Runs) -> list[str]:
+    tapped = [
+        (t.wall - o.wall, t.cpu - o.cpu) for o, t in zip(runs.single, runs.tapped, strict=True)
+    ]
+    separate = [(s.wall, s.cpu) for s in runs.separate]
+    return [
+        "### Thumbnails: taps in the one pass vs separate runs (medians)",
+        "",
+        "| | extra wall (s) | extra CPU (s) | all reps, wall / CPU (s) |",
+        "|---|---|---|---|",
+        f"| taps in the ladder pass (+ picking the poster): pass with taps minus bare pass | "
+        f"{median([w for w, _ in tapped]):.2f} | {median([c for _, c in tapped]):.2f} | "
+        + ", ".join(f"{w:.2f} / {c:.2f}" for w, c in tapped)
+        + " |",
+        "| separate runs after the ladder (7 poster seeks, sprite from the lowest rung) | "
+        f"{median([w for w, _ in separate]):.2f} | {median([c for _, c in separate]):.2f} | "
+        + ", ".join(f"{w:.2f} / {c:.2f}" for w, c in separate)
+        + " |",
         "",
     ]
 

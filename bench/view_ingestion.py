@@ -40,6 +40,7 @@ from typing import Any
 
 import httpx
 import uvloop
+
 from common import CACHE, Server, fresh_dir, invoked_as, machine_report, running_server
 
 API = "/api/v1"

@@ -1,7 +1,12 @@
 """Crashes in the middle of media work, with real processes: a worker killed mid-transcode, a
 server stopped in the middle of an upload, an embedded server killed mid-transcode. Nothing
 acknowledged is lost, nothing half-made is ever shown, and the work finishes once a process
-is back."""
+is back.
+
+While the ladder is encoded, its lowest rung is shown as it grows: an HLS EVENT playlist of the
+segments finished so far. Killed then, a worker leaves that rung as it was: every listed
+segment whole, no end announced. The job's next attempt withdraws it and writes it again, so
+nothing of the dead attempt stays published."""
 
 from __future__ import annotations
 
@@ -249,12 +254,17 @@ def fetch(server: ReelstackProcess, url: str) -> httpx.Response:
 
 
 def play_rung(server: ReelstackProcess, url: str) -> tuple[int, int, float]:
-    """Fetch a rung playlist, its init section and every segment, and decode them as a player
-    would: (width, height, seconds of the last frame)."""
+    """Fetch a finished rung's playlist, its init section and every segment, and decode them as
+    a player would: (width, height, seconds of the last frame)."""
     playlist = fetch(server, url)
     assert playlist.status_code == 200, f"{url}: {playlist.status_code} {playlist.text}"
-    uris = playlist_uris(playlist.text)
-    assert len(uris) >= 2, playlist.text  # an init section and at least one segment
+    assert "#EXT-X-PLAYLIST-TYPE:VOD" in playlist.text and "#EXT-X-ENDLIST" in playlist.text
+    return decode_listed(server, url, playlist.text)
+
+
+def decode_listed(server: ReelstackProcess, url: str, text: str) -> tuple[int, int, float]:
+    uris = playlist_uris(text)
+    assert len(uris) >= 2, text  # an init section and at least one segment
     data = io.BytesIO()
     for uri in uris:
         part = fetch(server, uri)
@@ -299,13 +309,71 @@ def assert_every_listed_rung_plays(
     return rungs
 
 
+def listed_seconds(text: str) -> float:
+    return sum(
+        float(line[8:].split(",")[0]) for line in text.splitlines() if line[:8] == "#EXTINF:"
+    )
+
+
+def assert_growing_rung_plays(server: ReelstackProcess, video_id: str) -> tuple[str, float]:
+    """The video offers exactly one rung, still being written: an EVENT playlist from segment
+    0, with no end announced, whose every listed segment is whole (the frames decoded reach the
+    end of the listed time). Returns the rung and the seconds listed."""
+    with server.client() as http:
+        response = http.get(f"{API}/videos/{video_id}")
+    assert response.status_code == 200, response.text
+    video = response.json()
+    rungs = [name for name in video["video_urls"] if name in LADDER_1080P]
+    assert rungs == ["360p"], video["video_urls"]
+    assert "mp4" not in video["video_urls"], "the download exists before the ladder is done"
+    playlist = fetch(server, video["video_urls"]["360p"])
+    assert playlist.status_code == 200, playlist.text
+    text = playlist.text
+    assert "#EXT-X-PLAYLIST-TYPE:EVENT" in text and "#EXT-X-MEDIA-SEQUENCE:0" in text, text
+    assert "#EXT-X-START:TIME-OFFSET=0," in text and "#EXT-X-ENDLIST" not in text, text
+    assert playlist.headers["cache-control"] == "private, no-cache"
+    uris = playlist_uris(text)
+    assert "/seg_00000.m4s?" in uris[1], text  # from the start, not a live edge
+    width, height, seconds = decode_listed(server, video["video_urls"]["360p"], text)
+    assert (width, height) == LADDER_1080P["360p"]
+    listed = listed_seconds(text)
+    assert listed >= 3.9, text
+    assert seconds > listed - 0.2, f"{listed:.2f}s listed, frames stop at {seconds:.2f}s"
+    master = fetch(server, video["video_urls"]["hls"])
+    assert master.status_code == 200, master.text
+    assert master.text.count("#EXT-X-STREAM-INF") == 1, master.text
+    # Nothing is measured yet: the rung's cap stands for its bandwidth (1000k + 128k audio).
+    assert "BANDWIDTH=1128000," in master.text and "AVERAGE-BANDWIDTH" not in master.text
+    return "360p", listed
+
+
+def assert_rewritten(
+    before: dict[str, Any], after: dict[str, Any], playlist_files: set[str]
+) -> None:
+    """Every file the dead attempt stored was replaced by the new attempt, and nothing but the
+    finished rung's files (init, segments, playlist) is left under its prefix."""
+    assert {key.rsplit("/", 1)[-1] for key in after} == playlist_files, sorted(after)
+    assert before, "the dead attempt stored nothing"
+    for key, stamp in before.items():
+        assert key in after, key
+        assert after[key] != stamp, f"{key} of the dead attempt is still there"
+
+
+def final_playlist_files(server: ReelstackProcess, video_id: str, rung: str) -> set[str]:
+    with server.client() as http:
+        video = http.get(f"{API}/videos/{video_id}").json()
+    text = fetch(server, video["video_urls"][rung]).text
+    names = {uri.split("?", 1)[0].rsplit("/", 1)[1] for uri in playlist_uris(text)}
+    return names | {"index.m3u8"}
+
+
 def wait_past_lease(killed_at: float) -> None:
     """The last renewal happened before the kill, so its lease ends within LEASE_SECONDS."""
     time.sleep(max(0.0, killed_at + LEASE_SECONDS + 0.5 - time.monotonic()))
 
 
 def first_rung_only(state: dict[str, Any]) -> bool:
-    """The fast first pass is published, the rest of the ladder is still being encoded."""
+    """The lowest rung plays while it and the rest of the ladder are still being encoded."""
     return bool(state["renditions_ready"] == ["360p"] and state["progress"] < 100)
 
 
@@ -335,23 +403,27 @@ def test_a_worker_killed_mid_transcode_never_shows_half_a_video_and_a_new_worker
     auth = sign_up(api)
     video_id = upload(api, auth, long_clip, chunk=1024 * 1024)
 
-    # Caught between the fast 360p pass and the rest of the ladder, the worker dies.
+    # While the 360p rung plays as it grows and the ladder is still being encoded, the
+    # worker dies.
     wait_for_status(
         api, auth, video_id, first_rung_only,
-        timeout=RUNNING_TIMEOUT, doing="between the first rung and the rest", watch=[worker],
+        timeout=RUNNING_TIMEOUT, doing="playable while encoding", watch=[worker],
     )  # fmt: skip
     crash(worker)
     killed_at = time.monotonic()
 
-    # Nobody sees a half-made rung: what is listed plays whole, and the video stays watchable.
+    # Nobody sees a half-made segment or a cut-short video: the growing rung lists only whole
+    # segments and announces no end, and nothing else is offered.
     state = status_of(api, auth, video_id)
     assert state["status"] == "ready" and state["progress"] < 100, state
     assert state["error"] is None, state
-    listed = assert_every_listed_rung_plays(api, video_id, LADDER_1080P, duration=LONG_CLIP_SECONDS)
-    assert listed == state["renditions_ready"] == ["360p"]
+    assert state["renditions_ready"] == ["360p"], state
+    assert_growing_rung_plays(api, video_id)
     first_rung_prefix = f"{storage_prefix}/videos/{video_id}/hls/360p/"
     first_rung_files = stored_objects(s3_endpoint, first_rung_prefix)
     assert first_rung_files, "the published 360p rung has no stored files"
+    for other in ("480p", "720p", "1080p"):  # no finished rung is published in part either
+        assert not stored_objects(s3_endpoint, f"{storage_prefix}/videos/{video_id}/hls/{other}/")
 
     # Without a worker nothing moves: the job is not lost, it waits.
     wait_past_lease(killed_at)
@@ -367,11 +439,16 @@ def test_a_worker_killed_mid_transcode_never_shows_half_a_video_and_a_new_worker
     assert done["status"] == "ready" and done["error"] is None, done
     assert done["renditions_ready"] == list(LADDER_1080P), done
     assert "requeued 1 stalled video jobs" in replacement.output(), replacement.describe()
+    assert "withdrew the unfinished ['360p']" in replacement.output(), replacement.describe()
     listed = assert_every_listed_rung_plays(api, video_id, LADDER_1080P, duration=LONG_CLIP_SECONDS)
     assert listed == list(LADDER_1080P)
-    # It resumed after the published rung instead of redoing it: a viewer already watching
-    # the 360p stream keeps getting the same segments.
-    assert stored_objects(s3_endpoint, first_rung_prefix) == first_rung_files
+    # The dead attempt's growing rung was withdrawn and written again: every file it stored is
+    # replaced, and no stray segment of it is left beside the finished rung.
+    assert_rewritten(
+        first_rung_files,
+        stored_objects(s3_endpoint, first_rung_prefix),
+        final_playlist_files(api, video_id, "360p"),
+    )
 
 
 # -- 2. embedded: a server restarted in the middle of an upload --------------------------------
@@ -482,13 +559,14 @@ def test_an_embedded_server_killed_mid_transcode_finishes_the_video_once_restart
     video_id = upload(server, auth, long_clip, chunk=1024 * 1024)
     wait_for_status(
         server, auth, video_id, first_rung_only,
-        timeout=RUNNING_TIMEOUT, doing="between the first rung and the rest", watch=[server],
+        timeout=RUNNING_TIMEOUT, doing="playable while encoding", watch=[server],
     )  # fmt: skip
     crash(server)
     killed_at = time.monotonic()
     first_rung_dir = tmp_path / "data" / "media" / "videos" / video_id / "hls" / "360p"
     first_rung_files = local_files(first_rung_dir)
-    assert "index.m3u8" in first_rung_files, first_rung_files
+    assert {"init.mp4", "seg_00000.m4s"} <= set(first_rung_files), first_rung_files
+    assert "index.m3u8" not in first_rung_files, "a growing rung has no stored VOD playlist"
     wait_past_lease(killed_at)
 
     # Its consumer's start-up sweep finds the job the dead process held, and runs it again.
@@ -500,8 +578,13 @@ def test_an_embedded_server_killed_mid_transcode_finishes_the_video_once_restart
     assert done["status"] == "ready" and done["error"] is None, done
     assert done["renditions_ready"] == list(LADDER_1080P), done
     assert "requeued 1 stalled video jobs" in restarted.output(), restarted.describe()
+    assert "withdrew the unfinished ['360p']" in restarted.output(), restarted.describe()
     rungs = assert_every_listed_rung_plays(
         restarted, video_id, LADDER_1080P, duration=LONG_CLIP_SECONDS
     )
     assert rungs == list(LADDER_1080P)
-    assert local_files(first_rung_dir) == first_rung_files, "the published 360p was redone"
+    assert_rewritten(
+        first_rung_files,
+        local_files(first_rung_dir),
+        final_playlist_files(restarted, video_id, "360p"),
+    )

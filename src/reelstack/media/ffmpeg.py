@@ -105,8 +105,14 @@ class FFmpeg:
         duration: float | None = None,
         on_progress: ProgressCallback | None = None,
         timeout: float | None = None,
+        progress_frame_rate: float | None = None,
     ) -> None:
-        """Run ffmpeg with `args`, reporting progress 0..1 against `duration` if asked."""
+        """Run ffmpeg with `args`, reporting progress 0..1 against `duration` if asked.
+
+        Progress is ffmpeg's output time, which trails the slowest output; with
+        `progress_frame_rate` it is the first video output's frame count at that rate instead
+        (outputs that receive few frames, like thumbnail taps, hold the output time back).
+        """
         progress = on_progress if duration is not None and duration > 0 else None
         command = [self.executable, "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
         if progress is not None:
@@ -127,7 +133,9 @@ class FFmpeg:
         stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         readers = [_collect_lines(process.stderr, stderr_tail)]
         if progress is not None and process.stdout is not None and duration is not None:
-            readers.append(_follow_progress(process.stdout, duration, progress))
+            readers.append(
+                _follow_progress(process.stdout, duration, progress, progress_frame_rate)
+            )
         deadline = timeout if timeout is not None else self.timeout_seconds
         finished = False
         try:
@@ -179,14 +187,18 @@ def _clip(line: bytes) -> str:
 
 
 async def _follow_progress(
-    stream: asyncio.StreamReader, duration: float, on_progress: ProgressCallback
+    stream: asyncio.StreamReader,
+    duration: float,
+    on_progress: ProgressCallback,
+    frame_rate: float | None = None,
 ) -> None:
     reported = 0.0
+    wanted, scale = ("frame", 1 / frame_rate) if frame_rate else ("out_time_us", 1e-6)
     while line := await stream.readline():
         key, _, value = line.decode("ascii", "replace").strip().partition("=")
-        if key != "out_time_us" or not value.lstrip("-").isdigit():
+        if key != wanted or not value.lstrip("-").isdigit():
             continue
-        fraction = min(1.0, max(0.0, int(value) / 1_000_000 / duration))
+        fraction = min(1.0, max(0.0, int(value) * scale / duration))
         if fraction > reported:
             reported = fraction
             await on_progress(fraction)

@@ -116,6 +116,49 @@ def _rate_argument(fps: float) -> str:
     return f"{rate.numerator}/{rate.denominator}"
 
 
+def scale_branch(source_label: str, rung: Rung, label: str) -> str:
+    """The filter chain that turns the decoded source into one rung's frames."""
+    return (
+        f"[{source_label}]fps=fps={_rate_argument(rung.fps)}:start_time=0,"
+        f"scale={rung.width}:{rung.height}:flags=lanczos,setsar=1,format=yuv420p[{label}]"
+    )
+
+
+def rung_encoder_args(ff: FFmpeg, info: SourceInfo, rung: Rung, label: str) -> list[str]:
+    """x264 (and AAC) arguments for one rung fed from filter output `label`: the quality
+    settings of `_LADDER` and keyframes every 2 s on the shared grid, so rungs switch cleanly."""
+    args = [
+        "-map", f"[{label}]",
+        "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high",
+        "-crf", str(rung.crf),
+        "-maxrate", f"{rung.maxrate_kbps}k", "-bufsize", f"{rung.bufsize_kbps}k",
+        "-pix_fmt", "yuv420p", "-fps_mode", "cfr",
+        "-force_key_frames", _keyframe_expression(info), "-forced-idr", "1",
+        "-sc_threshold", "0",
+        # Longer than the forced interval, so x264 never adds a keyframe of its own.
+        "-g", str(math.ceil(rung.fps * _GOP_SECONDS * 2)),
+        "-threads", str(ff.threads),
+    ]  # fmt: skip
+    if info.has_audio:
+        args += ["-map", "0:a:0", "-c:a", "aac", "-b:a", AUDIO_BITRATE,
+                 "-ac", "2", "-ar", "48000"]  # fmt: skip
+    # A file that declares a short duration and then goes on and on is cut off.
+    return [*args, "-map_metadata", "-1", "-t", f"{info.duration * 1.5 + 5:.3f}"]
+
+
+def decode_args(ff: FFmpeg, source: Path, info: SourceInfo, graph: list[str]) -> list[str]:
+    """The hardened input and one filter graph that decodes it once for every output."""
+    return [
+        "-threads", str(ff.threads), *untrusted_input(source, info.format),
+        "-filter_complex", ";".join(graph),
+        "-filter_complex_threads", str(ff.threads),
+    ]  # fmt: skip
+
+
+def split_source(count: int, labels: list[str]) -> str:
+    return f"[0:v:0]split={count}" + "".join(f"[{label}]" for label in labels)
+
+
 async def encode_rungs(
     ff: FFmpeg,
     source: Path,
@@ -127,6 +170,8 @@ async def encode_rungs(
 ) -> dict[str, Path]:
     """Encode `rungs` to one faststart MP4 each, decoding the source once. {name: mp4}.
 
+    The same encoder settings as the service's HLS ladder (`progressive.encode_ladder`); used
+    where a plain MP4 per rung is wanted (quality measurements, tests).
     ffmpeg's autorotation turns the picture upright before scaling, so every output is stored
     in its display orientation without a rotation flag; variable frame rate becomes constant.
     """
@@ -134,39 +179,16 @@ async def encode_rungs(
         raise ValueError("no rungs to encode")
     await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
     labels = [f"v{index}" for index in range(len(rungs))]
-    graph = [f"[0:v:0]split={len(rungs)}" + "".join(f"[in{label}]" for label in labels)]
-    for label, rung in zip(labels, rungs, strict=True):
-        graph.append(
-            f"[in{label}]fps=fps={_rate_argument(rung.fps)}:start_time=0,"
-            f"scale={rung.width}:{rung.height}:flags=lanczos,setsar=1,format=yuv420p[{label}]"
-        )
-    args = [
-        "-threads", str(ff.threads), *untrusted_input(source, info.format),
-        "-filter_complex", ";".join(graph),
-        "-filter_complex_threads", str(ff.threads),
-    ]  # fmt: skip
-    # A file that declares a short duration and then goes on and on is cut off.
-    limit = f"{info.duration * 1.5 + 5:.3f}"
-    keyframes = _keyframe_expression(info)
+    graph = [split_source(len(rungs), [f"in{label}" for label in labels])]
+    graph += [
+        scale_branch(f"in{label}", rung, label) for label, rung in zip(labels, rungs, strict=True)
+    ]
+    args = decode_args(ff, source, info, graph)
     outputs: dict[str, Path] = {}
     for label, rung in zip(labels, rungs, strict=True):
         output = workdir / f"{rung.name}.mp4"
-        args += [
-            "-map", f"[{label}]",
-            "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high",
-            "-crf", str(rung.crf),
-            "-maxrate", f"{rung.maxrate_kbps}k", "-bufsize", f"{rung.bufsize_kbps}k",
-            "-pix_fmt", "yuv420p", "-fps_mode", "cfr",
-            "-force_key_frames", keyframes, "-forced-idr", "1", "-sc_threshold", "0",
-            # Longer than the forced interval, so x264 never adds a keyframe of its own.
-            "-g", str(math.ceil(rung.fps * _GOP_SECONDS * 2)),
-            "-threads", str(ff.threads),
-        ]  # fmt: skip
-        if info.has_audio:
-            args += ["-map", "0:a:0", "-c:a", "aac", "-b:a", AUDIO_BITRATE,
-                     "-ac", "2", "-ar", "48000"]  # fmt: skip
-        args += ["-map_metadata", "-1", "-movflags", "+faststart", "-t", limit]
-        args += ["-f", "mp4", str(output)]
+        args += rung_encoder_args(ff, info, rung, label)
+        args += ["-movflags", "+faststart", "-f", "mp4", str(output)]
         outputs[rung.name] = output
     await ff.run(args, duration=info.duration, on_progress=on_progress)
     return outputs
@@ -188,29 +210,38 @@ class HlsRendition:
     frame_rate: float
 
 
-async def package_hls(ff: FFmpeg, mp4: Path, rung: Rung, outdir: Path) -> HlsRendition:
-    """Remux one rung MP4 (no re-encode) into fMP4 HLS segments of about 4 s."""
-    await asyncio.to_thread(outdir.mkdir, parents=True, exist_ok=True)
-    await ff.run([
-        *untrusted_input(mp4, "mov"),
-        "-map", "0", "-c", "copy", "-f", "hls",
-        "-hls_segment_type", "fmp4", "-hls_time", str(HLS_SEGMENT_SECONDS),
-        "-hls_playlist_type", "vod", "-hls_flags", "independent_segments",
+def hls_output_args(outdir: Path, playlist_type: str = "vod") -> list[str]:
+    """HLS fMP4 output: ~4 s segments cut on the aligned keyframes. Each segment and the
+    playlist are written to a temporary name and renamed when complete, so a segment the
+    playlist lists is always whole (an `event` playlist is read while ffmpeg still writes)."""
+    return [
+        "-f", "hls", "-hls_segment_type", "fmp4", "-hls_time", str(HLS_SEGMENT_SECONDS),
+        "-hls_playlist_type", playlist_type, "-hls_flags", "independent_segments+temp_file",
         "-hls_fmp4_init_filename", INIT_SEGMENT,
         "-hls_segment_filename", str(outdir / SEGMENT_PATTERN),
         str(outdir / PLAYLIST),
-    ])  # fmt: skip
-    return await asyncio.to_thread(_describe_rendition, mp4, rung, outdir)
+    ]  # fmt: skip
 
 
-def _describe_rendition(mp4: Path, rung: Rung, outdir: Path) -> HlsRendition:
+async def package_hls(ff: FFmpeg, mp4: Path, rung: Rung, outdir: Path) -> HlsRendition:
+    """Remux one rung MP4 (no re-encode) into fMP4 HLS segments of about 4 s."""
+    await asyncio.to_thread(outdir.mkdir, parents=True, exist_ok=True)
+    await ff.run(
+        [*untrusted_input(mp4, "mov"), "-map", "0", "-c", "copy", *hls_output_args(outdir)]
+    )
+    return await asyncio.to_thread(describe_rendition, rung, outdir, mp4)
+
+
+def describe_rendition(rung: Rung, outdir: Path, streams: Path | None = None) -> HlsRendition:
+    """A finished HLS rung: bandwidth measured on its segments, codecs from what was written
+    (`streams`: an MP4 of the rung, else its init segment)."""
     segments = parse_media_playlist((outdir / PLAYLIST).read_text())
     sizes = [(outdir / name).stat().st_size for name, _ in segments]
     peak = max(
         math.ceil(size * 8 / seconds) for size, (_, seconds) in zip(sizes, segments, strict=True)
     )
     average = math.ceil(sum(sizes) * 8 / sum(seconds for _, seconds in segments))
-    codecs, width, height, frame_rate = _describe_streams(mp4)
+    codecs, width, height, frame_rate = describe_streams(streams or outdir / INIT_SEGMENT)
     return HlsRendition(
         rung=rung,
         directory=outdir,
@@ -221,14 +252,15 @@ def _describe_rendition(mp4: Path, rung: Rung, outdir: Path) -> HlsRendition:
         codecs=codecs,
         width=width,
         height=height,
-        frame_rate=frame_rate,
+        # Encoded at a constant rate; an init segment alone does not say which.
+        frame_rate=frame_rate or rung.fps,
     )
 
 
 _EXTINF = re.compile(r"^#EXTINF:([0-9.]+)")
 
 
-def parse_media_playlist(text: str) -> list[tuple[str, float]]:
+def parse_media_playlist(text: str, *, allow_empty: bool = False) -> list[tuple[str, float]]:
     """(segment URI, duration) for each segment of a media playlist."""
     segments: list[tuple[str, float]] = []
     duration: float | None = None
@@ -239,12 +271,12 @@ def parse_media_playlist(text: str) -> list[tuple[str, float]]:
         elif line and not line.startswith("#") and duration is not None:
             segments.append((line, duration))
             duration = None
-    if not segments or any(seconds <= 0 for _, seconds in segments):
+    if (not segments and not allow_empty) or any(seconds <= 0 for _, seconds in segments):
         raise ValueError("the media playlist lists no segments")
     return segments
 
 
-def _describe_streams(mp4: Path) -> tuple[str, int, int, float]:
+def describe_streams(mp4: Path) -> tuple[str, int, int, float]:
     """RFC 6381 codecs (from the avcC and AudioSpecificConfig actually written), size, rate."""
     with av.open(str(mp4), format="mov", options={"protocol_whitelist": "file"}) as container:
         video = container.streams.video[0]
@@ -256,7 +288,7 @@ def _describe_streams(mp4: Path) -> tuple[str, int, int, float]:
             config = audio.codec_context.extradata
             object_type = config[0] >> 3 if config else 2
             codecs.append(f"mp4a.40.{object_type}")
-        rate = video.average_rate or video.guessed_rate
+        rate = video.average_rate
         return (
             ",".join(codecs),
             video.codec_context.width,

@@ -94,13 +94,15 @@ class PlaybackLinks:
 
 
 def render_master(video: Video, links: PlaybackLinks, token: str) -> str:
-    """The master playlist from the published rungs, lowest first so playback starts fast."""
+    """The master playlist from the published rungs, lowest first so playback starts fast. A
+    rung still being written declares its cap as BANDWIDTH and no average yet."""
     lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
     for r in video.renditions:
+        average = r.get("average_bandwidth")
         lines.append(
             f"#EXT-X-STREAM-INF:BANDWIDTH={r['bandwidth']},"
-            f"AVERAGE-BANDWIDTH={r['average_bandwidth']},"
-            f"RESOLUTION={r['width']}x{r['height']},"
+            + (f"AVERAGE-BANDWIDTH={average}," if average else "")
+            + f"RESOLUTION={r['width']}x{r['height']},"
             f'CODECS="{r["codecs"]}",FRAME-RATE={r["frame_rate"]:.3f}'
         )
         lines.append(links.rung_url(video.id, r["name"], token))
@@ -143,6 +145,11 @@ def render_storyboard(stored: str, vtt_key: str, links: PlaybackLinks) -> str:
             line = f"{signed[name]}#{fragment}"
         out.append(line)
     return "\n".join(out) + "\n"
+
+
+def is_growing(video: Video) -> bool:
+    """Whether a published rung is still being written (its playlist changes)."""
+    return any(r.get("live") for r in video.renditions or [])
 
 
 def rendition(video: Video, name: str) -> dict[str, Any] | None:

@@ -1,9 +1,12 @@
-"""The processing job: probe, encode the ladder, thumbnails, publish rung by rung.
+"""The processing job: probe, then one ffmpeg run for the ladder and the thumbnails, with the
+lowest rung published while it is written, and every rung published when the run ends.
 
 A job holds a lease on its video and renews it while it works. A worker killed mid-transcode
-stops renewing; the sweeper sees the lapsed lease and queues the job again, which resumes after
-the rungs already published. A rung is published (written to the video row) only after all its
-files are stored, so a half-written rung is never referenced.
+stops renewing; the sweeper sees the lapsed lease and queues the job again. A finished rung is
+published (written to the video row) only after all its files are stored. The one rung shown
+while it grows (`live` on the row, an EVENT playlist) lists only stored, complete segments; a
+re-run retracts a dead attempt's growing rung and deletes its files before encoding again, so
+nothing half-made outlives the attempt that made it.
 """
 
 from __future__ import annotations
@@ -15,26 +18,40 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import asdict, dataclass
-from datetime import timedelta
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_object_session
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_object_session
 
 from reelstack.accounts import service as accounts
 from reelstack.db import utcnow
 from reelstack.events import VideoFailed, VideoProcessed
 from reelstack.infra.events import publish as publish_event
-from reelstack.infra.ids import new_id
 from reelstack.infra.storage import ObjectNotFound, content_type_for
 from reelstack.media.ffmpeg import FFmpeg, FFmpegError, ffmpeg_executable
-from reelstack.media.ladder import HlsRendition, Rung, encode_rungs, package_hls, plan_ladder
-from reelstack.media.models import JobState, UploadPiece, UploadSession, Video, VideoStatus
+from reelstack.media.ladder import INIT_SEGMENT, PLAYLIST, HlsRendition, Rung, plan_ladder
+from reelstack.media.lease import (
+    Claim,
+    Heartbeat,
+    LeaseLost,
+    claim_video,
+    heartbeat,
+    locked_video,
+    release,
+)
+from reelstack.media.models import JobState, UploadPiece, Video, VideoStatus
 from reelstack.media.probe import ProbeRejected, SourceInfo, probe_source
-from reelstack.media.thumbnails import make_thumbnails
+from reelstack.media.progressive import (
+    PLAYLIST_POLL_SECONDS,
+    LiveRung,
+    encode_ladder,
+    finish_rung,
+    progressive_mp4,
+    rung_dir,
+)
+from reelstack.media.thumbnails import Thumbnails, ThumbnailTaps, finish_taps, plan_taps
 from reelstack.media.uploads import direct_key, piece_key
 
 if TYPE_CHECKING:
@@ -42,7 +59,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-THUMBNAIL_SHARE = 0.04  # of the progress bar
+ENCODE_SHARE = 0.97  # of the progress bar; storing and publishing take the rest
 
 
 def original_key(video_id: str) -> str:
@@ -54,6 +71,10 @@ def video_prefix(video_id: str) -> str:
     return f"videos/{video_id}/"
 
 
+def rung_prefix(video_id: str, rung: str) -> str:
+    return f"{video_prefix(video_id)}hls/{rung}/"
+
+
 def ffmpeg_for(rt: Runtime) -> FFmpeg:
     settings = rt.settings
     return FFmpeg(
@@ -62,144 +83,6 @@ def ffmpeg_for(rt: Runtime) -> FFmpeg:
         timeout_seconds=settings.ffmpeg_timeout_seconds,
         memory_limit_bytes=settings.ffmpeg_memory_limit_mib * 1024 * 1024,
     )
-
-
-class LeaseLost(Exception):
-    """Another worker owns the video now, or it was deleted: stop without publishing."""
-
-
-@dataclass
-class Claim:
-    video_id: str
-    token: str
-    attempt: int
-    published: list[dict[str, Any]]
-    has_thumbnails: bool
-    source_stored: bool
-    upload_id: str | None
-    direct_upload: bool
-
-
-# -- the lease ---------------------------------------------------------------------------------
-async def claim_video(rt: Runtime, video_id: str) -> Claim | None:
-    """Take the video's lease if its job is due and nobody holds a live lease on it."""
-    token = new_id()
-    now = utcnow()
-    lease = timedelta(seconds=rt.settings.processing_lease_seconds)
-    async with rt.unit_of_work() as session:
-        taken = await session.execute(
-            update(Video)
-            .where(
-                Video.id == video_id,
-                Video.job_state.in_([JobState.QUEUED.value, JobState.RUNNING.value]),
-                or_(Video.lease_owner.is_(None), Video.lease_until < now),
-            )
-            .values(
-                job_state=JobState.RUNNING.value,
-                lease_owner=token,
-                lease_until=now + lease,
-                attempts=Video.attempts + 1,
-            )
-            .returning(Video.id)
-        )
-        if taken.first() is None:
-            return None
-        video = await session.get_one(Video, video_id, populate_existing=True)
-        upload = await session.scalar(
-            select(UploadSession).where(UploadSession.video_id == video_id)
-        )
-        claim = Claim(
-            video_id=video.id,
-            token=token,
-            attempt=video.attempts,
-            published=list(video.renditions or []),
-            has_thumbnails=bool(video.thumbnails),
-            source_stored=video.source_info is not None,
-            upload_id=upload.id if upload else None,
-            direct_upload=bool(upload and upload.s3_upload_id),
-        )
-    return claim
-
-
-async def _locked_video(session: AsyncSession, claim: Claim) -> Video:
-    video = await session.scalar(
-        select(Video)
-        .where(Video.id == claim.video_id, Video.lease_owner == claim.token)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if video is None:
-        raise LeaseLost(claim.video_id)
-    return video
-
-
-class Heartbeat:
-    """Renews the lease and writes progress about once a second; cancels the job if the lease
-    is lost (the video was deleted, or a sweeper gave it to another worker)."""
-
-    def __init__(self, rt: Runtime, claim: Claim, job: asyncio.Task[Any]) -> None:
-        self._rt = rt
-        self._claim = claim
-        self._job = job
-        self.progress = 0
-        self.lost = False
-        self.stopped = False
-
-    def stop(self) -> None:
-        """The job is about to give the lease up itself; stop renewing it."""
-        self.stopped = True
-
-    def report(self, fraction: float) -> None:
-        self.progress = max(self.progress, min(99, int(fraction * 100)))
-
-    async def run(self) -> None:
-        lease = self._rt.settings.processing_lease_seconds
-        interval = min(1.0, lease / 4)
-        while True:
-            await asyncio.sleep(interval)
-            if self.stopped:
-                return
-            try:
-                async with self._rt.unit_of_work() as session:
-                    renewed = await session.execute(
-                        update(Video)
-                        .where(
-                            Video.id == self._claim.video_id,
-                            Video.lease_owner == self._claim.token,
-                        )
-                        .values(
-                            lease_until=utcnow() + timedelta(seconds=lease),
-                            progress=self.progress,
-                        )
-                        .returning(Video.id)
-                    )
-                    held = renewed.first() is not None
-            except Exception:  # a database hiccup: try again next beat, the lease has slack
-                log.warning("could not renew the lease of video %s", self._claim.video_id)
-                continue
-            if not held and not self.stopped:
-                self.lost = True
-                self._job.cancel()
-                return
-
-
-@contextlib.asynccontextmanager
-async def heartbeat(rt: Runtime, claim: Claim) -> AsyncIterator[Heartbeat]:
-    current = asyncio.current_task()
-    assert current is not None
-    beat = Heartbeat(rt, claim, current)
-    task = asyncio.create_task(beat.run())
-    try:
-        yield beat
-    except asyncio.CancelledError:
-        if beat.lost:
-            current.uncancel()  # our own cancellation, consumed here: the task goes on
-            raise LeaseLost(claim.video_id) from None
-        raise
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 # -- the source --------------------------------------------------------------------------------
@@ -243,7 +126,7 @@ async def keep_original(rt: Runtime, claim: Claim, source: Path, info: SourceInf
     """Store the accepted original and its probe, then drop the upload's ranges."""
     await rt.storage.put_file(original_key(claim.video_id), source, "application/octet-stream")
     async with rt.unit_of_work() as session:
-        video = await _locked_video(session, claim)
+        video = await locked_video(session, claim)
         video.source_info = asdict(info)
         video.duration = round(info.duration, 3)
         video.width = info.width
@@ -256,19 +139,27 @@ async def keep_original(rt: Runtime, claim: Claim, source: Path, info: SourceInf
 
 # -- publishing --------------------------------------------------------------------------------
 async def _store_files(rt: Runtime, directory: Path, files: list[str], prefix: str) -> None:
+    """Move finished files into storage (a rename where it can be: the work dir goes anyway)."""
     gate = asyncio.Semaphore(8)
 
     async def put(name: str) -> None:
         async with gate:
-            await rt.storage.put_file(prefix + name, directory / name, content_type_for(name))
+            await rt.storage.move_file(prefix + name, directory / name, content_type_for(name))
 
     await asyncio.gather(*(put(name) for name in files))
 
 
-async def store_rendition(rt: Runtime, claim: Claim, hls: HlsRendition) -> dict[str, Any]:
-    prefix = f"{video_prefix(claim.video_id)}hls/{hls.rung.name}/"
-    # In any order: nothing points at these files until `publish_rungs` names the rung.
-    await _store_files(rt, hls.directory, hls.files, prefix)
+async def store_rendition(
+    rt: Runtime, claim: Claim, hls: HlsRendition, *, stored: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """Store a finished rung's files (but `stored`, already there) and describe it for the row."""
+    prefix = rung_prefix(claim.video_id, hls.rung.name)
+    # The playlist last: a rung stored in part has none, and nothing points at it until
+    # `publish_rungs` names it anyway.
+    await _store_files(rt, hls.directory, [n for n in hls.files[:-1] if n not in stored], prefix)
+    await rt.storage.move_file(
+        prefix + hls.playlist, hls.directory / hls.playlist, content_type_for(hls.playlist)
+    )
     return {
         "name": hls.rung.name,
         "width": hls.width,
@@ -292,7 +183,7 @@ async def publish_rungs(
 ) -> None:
     """Make stored rungs playable: one short transaction, only while we hold the lease."""
     async with rt.unit_of_work() as session:
-        video = await _locked_video(session, claim)
+        video = await locked_video(session, claim)
         by_name = {r["name"]: r for r in video.renditions or []}
         by_name.update({r["name"]: r for r in renditions})
         video.renditions = sorted(by_name.values(), key=lambda r: r["height"] * r["width"])
@@ -311,11 +202,14 @@ async def publish_rungs(
             video.lease_until = None
             video.error_code = video.error_detail = None
             publish_event(session, VideoProcessed(video_id=video.id, user_id=video.user_id))
-    claim.published = [*claim.published, *renditions]
+    names = {r["name"] for r in renditions}
+    claim.published = [*(r for r in claim.published if r["name"] not in names), *renditions]
 
 
 def mark_failed(video: Video, code: str, detail: str) -> None:
-    """Processing stops for good; rungs already published stay playable."""
+    """Processing stops for good; finished rungs already published stay playable, a rung
+    that was still growing is withdrawn (it would never end)."""
+    video.renditions = [r for r in video.renditions or [] if not r.get("live")]
     if not video.renditions:
         video.status = VideoStatus.FAILED.value
     video.job_state = JobState.FAILED.value
@@ -333,34 +227,32 @@ def mark_failed(video: Video, code: str, detail: str) -> None:
 
 async def fail(rt: Runtime, claim: Claim, code: str, detail: str) -> None:
     async with rt.unit_of_work() as session:
-        mark_failed(await _locked_video(session, claim), code, detail)
+        video = await locked_video(session, claim)
+        withdrawn = [r["name"] for r in video.renditions or [] if r.get("live")]
+        mark_failed(video, code, detail)
+    for name in withdrawn:
+        await rt.storage.delete_prefix(rung_prefix(claim.video_id, name))
     log.info("video %s failed: %s (%s)", claim.video_id, code, detail)
 
 
-async def release(rt: Runtime, claim: Claim) -> None:
-    """Give the lease back after an unexpected error so the job's retry can claim it at once."""
+async def retract_unfinished(rt: Runtime, claim: Claim) -> None:
+    """Undo what a dead attempt left half-made: its growing rung leaves the row (the video is
+    not playable again until this attempt's rung is), then that rung's files go."""
+    live = [r["name"] for r in claim.published if r.get("live")]
+    if not live:
+        return
     async with rt.unit_of_work() as session:
-        await session.execute(
-            update(Video)
-            .where(Video.id == claim.video_id, Video.lease_owner == claim.token)
-            .values(lease_owner=None, lease_until=utcnow(), job_state=JobState.QUEUED.value)
-        )
+        video = await locked_video(session, claim)
+        video.renditions = [r for r in video.renditions or [] if not r.get("live")]
+        if not video.renditions:
+            video.status = VideoStatus.PROCESSING.value
+    claim.published = [r for r in claim.published if not r.get("live")]
+    for name in live:
+        await rt.storage.delete_prefix(rung_prefix(claim.video_id, name))
+    log.info("video %s: withdrew the unfinished %s of an interrupted attempt", claim.video_id, live)
 
 
 # -- the job -----------------------------------------------------------------------------------
-def _cost(rungs: list[Rung]) -> float:
-    return float(sum(r.width * r.height * r.fps for r in rungs))
-
-
-def _scaled(
-    report: Callable[[float], None], start: float, share: float
-) -> Callable[[float], Awaitable[None]]:
-    async def on_progress(fraction: float) -> None:
-        report(start + share * max(0.0, min(1.0, fraction)))
-
-    return on_progress
-
-
 async def process_video(rt: Runtime, video_id: str) -> None:
     """Run (or resume) the processing of one video. Safe to run twice: only the lease holder
     works, and rungs already published are not encoded again."""
@@ -393,6 +285,7 @@ async def process_video(rt: Runtime, video_id: str) -> None:
 
 
 async def _run(rt: Runtime, claim: Claim, beat: Heartbeat, workdir: Path) -> None:
+    await retract_unfinished(rt, claim)
     ff = ffmpeg_for(rt)
     source = workdir / "source"
     await fetch_source(rt, claim, source, workdir)
@@ -404,66 +297,113 @@ async def _run(rt: Runtime, claim: Claim, beat: Heartbeat, workdir: Path) -> Non
     ladder = plan_ladder(info)
     done = {r["name"] for r in claim.published}
     todo = [rung for rung in ladder if rung.name not in done]
-    # Fast publish: the lowest rung alone first, so a short clip plays within seconds; the rest
-    # in one pass that decodes the source once.
-    passes = [todo[:1], todo[1:]] if not done else [todo]
-    total = _cost(todo) or 1.0
-    at = 0.0
+    # Files of rungs to encode are referenced by nothing; an earlier attempt may have left some.
+    for rung in todo:
+        await rt.storage.delete_prefix(rung_prefix(claim.video_id, rung.name))
     mp4_rung = max((r for r in ladder if r.height * r.width <= 1280 * 720), key=_area, default=None)
     mp4_rung = mp4_rung or ladder[0]
-    for index, rungs in enumerate(p for p in passes if p):
-        share = (1 - THUMBNAIL_SHARE) * _cost(rungs) / total
-        outputs = await encode_rungs(
-            ff, source, info, rungs, workdir, on_progress=_scaled(beat.report, at, share)
+    taps = None if claim.has_thumbnails or not todo else plan_taps(info, workdir / "thumbs")
+    # A video nobody can play yet gets its lowest rung while it is written; one that already
+    # plays (a re-run after its first rungs were finished) just gets the rest.
+    live = None
+    if not done and todo:
+        live = LiveRung(todo[0], rung_dir(workdir, todo[0]), info.duration, info.has_audio)
+
+    async def on_progress(fraction: float) -> None:
+        beat.report(ENCODE_SHARE * fraction)
+        if live is not None:
+            live.observe(fraction * info.duration)
+
+    if todo:
+        encode = asyncio.create_task(
+            encode_ladder(ff, source, info, todo, workdir, taps=taps, on_progress=on_progress)
         )
-        at += share
-        renditions = []
-        for rung in rungs:
-            hls = await package_hls(ff, outputs[rung.name], rung, workdir / "hls" / rung.name)
-            renditions.append(await store_rendition(rt, claim, hls))
+        try:
+            if live is not None:
+                live.started = time.monotonic()
+                await _follow_live(rt, claim, live, encode)
+            await encode
+        finally:
+            if not encode.done():  # the job is being cancelled, or following the rung failed
+                encode.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await encode
+    finished = [await asyncio.to_thread(finish_rung, workdir, rung) for rung in todo]
+
+    async def store_ladder() -> tuple[list[dict[str, Any]], str | None]:
         mp4_key = None
-        if mp4_rung.name in outputs:
-            mp4_key = f"{video_prefix(claim.video_id)}{mp4_rung.name}.mp4"
-            await rt.storage.put_file(mp4_key, outputs[mp4_rung.name], "video/mp4")
-        # Playable first; the poster and storyboard follow a couple of seconds later.
-        await publish_rungs(rt, claim, renditions, mp4_key=mp4_key)
-        if index == 0 and not claim.has_thumbnails:
-            smallest = outputs[rungs[0].name]  # the sprite decodes this, not the whole upload
-            thumbnails = await _thumbnails(rt, ff, claim, source, smallest, info, workdir)
-            await publish_rungs(rt, claim, [], thumbnails=thumbnails)
-            claim.has_thumbnails = True
-            at += THUMBNAIL_SHARE
-            beat.report(at)
-        for path in outputs.values():
-            path.unlink(missing_ok=True)
+        for hls in finished:
+            if hls.rung == mp4_rung:  # before its segments move into storage
+                mp4 = await progressive_mp4(ff, hls, workdir / f"{mp4_rung.name}.mp4")
+                mp4_key = f"{video_prefix(claim.video_id)}{mp4_rung.name}.mp4"
+                await rt.storage.move_file(mp4_key, mp4, "video/mp4")
+        renditions = [
+            await store_rendition(rt, claim, hls, stored=_stored_early(live, hls.rung))
+            for hls in finished
+        ]
+        return renditions, mp4_key
+
+    async def store_thumbnails() -> dict[str, Any] | None:
+        return None if taps is None else await _store_thumbnails(rt, claim, taps, info)
+
+    # Picking the poster (in a thread) overlaps the MP4 remux and the storing of the rungs.
+    (renditions, mp4_key), thumbnails = await asyncio.gather(store_ladder(), store_thumbnails())
     beat.stop()
-    await publish_rungs(rt, claim, [], final=True)
+    await publish_rungs(rt, claim, renditions, thumbnails=thumbnails, mp4_key=mp4_key, final=True)
+
+
+async def _follow_live(
+    rt: Runtime, claim: Claim, live: LiveRung, encode: asyncio.Task[None]
+) -> None:
+    """While ffmpeg runs: store each segment of the lowest rung as soon as it is complete, and
+    publish the rung once viewers starting now would not catch up with the encoder."""
+    prefix = rung_prefix(claim.video_id, live.rung.name)
+    while not encode.done():
+        await asyncio.wait({encode}, timeout=PLAYLIST_POLL_SECONDS)
+        if encode.done():
+            return  # finished or failed: the end of the job takes it from here
+        new = await asyncio.to_thread(live.finished_segments)
+        if new and not live.segments:
+            init = live.directory / INIT_SEGMENT
+            await rt.storage.put_file(prefix + INIT_SEGMENT, init, content_type_for(INIT_SEGMENT))
+            await asyncio.to_thread(live.read_codecs)
+        for name, seconds in new:
+            # A copy: the finished rung is measured (and maybe joined into the MP4) at the end.
+            await rt.storage.put_file(prefix + name, live.directory / name, content_type_for(name))
+            live.segments.append((name, seconds))
+        if (new and live.playable) or (not live.playable and live.can_play()):
+            await publish_rungs(rt, claim, [live.rendition(prefix + PLAYLIST)])
+            if not live.playable:
+                live.playable = True
+                log.info(
+                    "video %s playable after %.1f s of %.1f s encoded at %.2fx",
+                    claim.video_id, live.encoded, live.duration, live.speed(),
+                )  # fmt: skip
+
+
+def _stored_early(live: LiveRung | None, rung: Rung) -> frozenset[str]:
+    """The files of `rung` already stored while it was being written."""
+    if live is None or live.rung != rung or not live.segments:
+        return frozenset()
+    return frozenset([INIT_SEGMENT, *(name for name, _ in live.segments)])
 
 
 def _area(rung: Rung) -> int:
     return rung.width * rung.height
 
 
-async def _thumbnails(
-    rt: Runtime,
-    ff: FFmpeg,
-    claim: Claim,
-    source: Path,
-    smallest_rung: Path,
-    info: SourceInfo,
-    workdir: Path,
+async def _store_thumbnails(
+    rt: Runtime, claim: Claim, taps: ThumbnailTaps, info: SourceInfo
 ) -> dict[str, Any]:
-    thumbs = await make_thumbnails(
-        ff, source, info, workdir / "thumbs", sprite_source=smallest_rung
-    )
+    thumbs: Thumbnails = await asyncio.to_thread(finish_taps, taps, info)
     prefix = f"{video_prefix(claim.video_id)}thumbs/"
     posters = {}
     for width, path in thumbs.posters.items():
         key = f"{prefix}poster-{width}.webp"
-        await rt.storage.put_file(key, path, "image/webp")
+        await rt.storage.move_file(key, path, "image/webp")
         posters[str(width)] = key
-    await rt.storage.put_file(prefix + thumbs.sprite.name, thumbs.sprite, "image/jpeg")
-    await rt.storage.put_file(prefix + "storyboard.vtt", thumbs.sprite_vtt, "text/vtt")
+    await rt.storage.move_file(prefix + thumbs.sprite.name, thumbs.sprite, "image/jpeg")
+    await rt.storage.move_file(prefix + "storyboard.vtt", thumbs.sprite_vtt, "text/vtt")
     return {
         "posters": posters,
         "poster_time": thumbs.poster_time,

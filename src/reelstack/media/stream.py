@@ -17,12 +17,14 @@ from reelstack.media import service
 from reelstack.media.models import Video
 from reelstack.media.playback import (
     PLAYLIST_CACHE_SECONDS,
+    is_growing,
     read_token,
     render_master,
     render_rung,
     render_storyboard,
     rendition,
 )
+from reelstack.media.progressive import event_playlist
 from reelstack.runtime import Runtime
 
 router = APIRouter(tags=["playback"])
@@ -46,9 +48,11 @@ async def _playable(rt: Runtime, video_id: str, token: str) -> Video:
             raise NotFound(GONE, code="media_not_found") from None
 
 
-def _playlist(text: str, content_type: str = HLS_TYPE) -> Response:
-    # private: the signed URLs inside are the viewer's; short: they expire.
-    return Response(text, media_type=content_type, headers={"Cache-Control": "private, max-age=60"})
+def _playlist(text: str, content_type: str = HLS_TYPE, *, growing: bool = False) -> Response:
+    # private: the signed URLs inside are the viewer's; short: they expire. A playlist that
+    # grows is fetched again every few seconds by the player and must not come from a cache.
+    cache = "private, no-cache" if growing else "private, max-age=60"
+    return Response(text, media_type=content_type, headers={"Cache-Control": cache})
 
 
 async def _stored_text(rt: Runtime, key: str) -> str:
@@ -70,7 +74,7 @@ async def master_playlist(video_id: str, rt: RuntimeDep, t: Token = NO_TOKEN) ->
     video = await _playable(rt, video_id, t)
     if not video.renditions:
         raise NotFound(GONE, code="media_not_found")
-    return _playlist(render_master(video, rt.playback, t))
+    return _playlist(render_master(video, rt.playback, t), growing=is_growing(video))
 
 
 @router.get("/videos/{video_id}/hls/{rung}.m3u8", response_class=Response)
@@ -80,6 +84,11 @@ async def rung_playlist(video_id: str, rung: str, rt: RuntimeDep, t: Token = NO_
     published = rendition(video, rung)
     if published is None:
         raise NotFound(GONE, code="media_not_found")
+    if published.get("live"):
+        # Still being written: the segments stored so far, as the row lists them.
+        segments = [(name, seconds) for name, seconds in published["segments"]]
+        text = render_rung(event_playlist(segments), published["playlist_key"], rt.playback)
+        return _playlist(text, growing=True)
     stored = await _stored_text(rt, published["playlist_key"])
     return _playlist(render_rung(stored, published["playlist_key"], rt.playback))
 

@@ -123,9 +123,15 @@ def poster_score(image: Image.Image) -> float:
 
 
 def _write_posters(frame: Path, widths: list[int], aspect: float, workdir: Path) -> dict[int, Path]:
-    posters: dict[int, Path] = {}
     with Image.open(frame) as image:
         picture = image.convert("RGB")
+    return _write_poster_images(picture, widths, aspect, workdir)
+
+
+def _write_poster_images(
+    picture: Image.Image, widths: list[int], aspect: float, workdir: Path
+) -> dict[int, Path]:
+    posters: dict[int, Path] = {}
     for width in widths:
         height = max(2, round(width * aspect))
         resized = picture
@@ -197,3 +203,107 @@ def _timestamp(seconds: float) -> str:
     minutes, millis = divmod(millis, 60_000)
     secs, millis = divmod(millis, 1000)
     return f"{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}"
+
+
+# -- from the ladder's own decode ---------------------------------------------------------------
+_CANDIDATES_RAW = "candidates.rgb"
+_TILES_RAW = "tiles.rgb"
+
+
+@dataclass(frozen=True)
+class ThumbnailTaps:
+    """Poster candidates and sprite tiles cut from the frames the ladder encode decodes anyway:
+    two more branches of its filter graph instead of separate ffmpeg runs over the upload.
+
+    Both branches write raw RGB frames (no image encoding inside ffmpeg), and both emit a frame
+    at the very start, so ffmpeg initialises every output at once and keeps reporting progress
+    (it stays silent until each output has written its header).
+    """
+
+    workdir: Path
+    times: list[float]
+    candidate_size: tuple[int, int]
+    tile_size: tuple[int, int]
+    interval: float
+    tiles: int
+    columns: int
+
+    def graph(self, candidates_in: str, tiles_in: str) -> list[str]:
+        """Filter chains from two outputs of the ladder's `split`, ending in [cand] and [tile]."""
+        # Frame 0 opens the output (see above) and is dropped when scoring.
+        picks = "+".join(f"gte(t,{t:.3f})*lt(prev_pts*TB,{t:.3f})" for t in self.times)
+        width, height = self.candidate_size
+        tile_width, tile_height = self.tile_size
+        return [
+            f"[{candidates_in}]setpts=PTS-STARTPTS,select='eq(n,0)+{picks}',"
+            f"scale={width}:{height}:flags=lanczos,setsar=1,format=rgb24[cand]",
+            f"[{tiles_in}]fps=fps=1/{self.interval:g}:start_time=0,"
+            f"scale={tile_width}:{tile_height}:flags=bicubic,setsar=1,format=rgb24[tile]",
+        ]
+
+    def output_args(self) -> list[str]:
+        raw = ["-c:v", "rawvideo", "-fps_mode", "passthrough", "-f", "rawvideo"]
+        return [
+            "-map", "[cand]", "-frames:v", str(len(self.times) + 1), *raw,
+            str(self.workdir / _CANDIDATES_RAW),
+            "-map", "[tile]", "-frames:v", str(self.tiles), *raw,
+            str(self.workdir / _TILES_RAW),
+        ]  # fmt: skip
+
+
+def plan_taps(info: SourceInfo, workdir: Path) -> ThumbnailTaps:
+    """What to cut from the ladder's decode for this video's posters and sprite."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    width = max(poster_widths(info.width))
+    height = max(2, 2 * round(width * info.height / info.width / 2))
+    interval = sprite_interval(info.duration)
+    tiles = max(1, math.ceil(info.duration / interval - 1e-6))
+    tile_width = min(SPRITE_TILE_WIDTH, info.width - info.width % 2)
+    tile_height = max(2, 2 * round(tile_width * info.height / info.width / 2))
+    return ThumbnailTaps(
+        workdir=workdir,
+        times=candidate_times(info.duration),
+        candidate_size=(width, height),
+        tile_size=(tile_width, tile_height),
+        interval=interval,
+        tiles=tiles,
+        columns=min(SPRITE_COLUMNS, tiles),
+    )
+
+
+def _raw_frames(path: Path, size: tuple[int, int]) -> list[Image.Image]:
+    frame_bytes = size[0] * size[1] * 3
+    data = path.read_bytes() if path.exists() else b""
+    return [
+        Image.frombytes("RGB", size, data[start : start + frame_bytes])
+        for start in range(0, len(data) - frame_bytes + 1, frame_bytes)
+    ]
+
+
+def finish_taps(taps: ThumbnailTaps, info: SourceInfo) -> Thumbnails:
+    """Posters and the sprite from the frames the encode wrote (blocking: run in a thread)."""
+    candidates = _raw_frames(taps.workdir / _CANDIDATES_RAW, taps.candidate_size)[1:]
+    if not candidates:
+        raise RuntimeError("ffmpeg produced no poster candidate")
+    # A candidate time past the real end yields no frame: the frames come in time order.
+    scored = [(poster_score(frame), index) for index, frame in enumerate(candidates)]
+    _, best = max(scored, key=lambda pair: (pair[0], -pair[1]))
+    widths = poster_widths(info.width)
+    posters = _write_poster_images(candidates[best], widths, info.height / info.width, taps.workdir)
+    tile_width, tile_height = taps.tile_size
+    rows = math.ceil(taps.tiles / taps.columns)
+    sheet = Image.new("RGB", (taps.columns * tile_width, rows * tile_height))
+    for index, tile in enumerate(_raw_frames(taps.workdir / _TILES_RAW, taps.tile_size)):
+        if index < taps.tiles:
+            position = (index % taps.columns * tile_width, index // taps.columns * tile_height)
+            sheet.paste(tile, position)
+    sprite = taps.workdir / SPRITE_NAME
+    sheet.save(sprite, "JPEG", quality=75)
+    vtt = taps.workdir / SPRITE_VTT_NAME
+    track = sprite_vtt(
+        info.duration, taps.interval, taps.tiles, taps.columns, tile_width, tile_height, SPRITE_NAME
+    )
+    vtt.write_text(track)
+    return Thumbnails(
+        posters, round(taps.times[best], 3), sprite, vtt, tile_width, tile_height, taps.interval
+    )

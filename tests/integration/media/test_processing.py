@@ -16,7 +16,7 @@ from PIL import Image
 from sqlalchemy import update
 
 from reelstack.db import utcnow
-from reelstack.media import processing, tasks
+from reelstack.media import lease, processing, tasks
 from reelstack.media.models import Video
 from reelstack.runtime import Runtime
 from tests import clips
@@ -59,11 +59,11 @@ async def play_rung(client: httpx.AsyncClient, url: str) -> tuple[int, int, floa
         assert part.status_code == 200, uri
         data.write(part.content)
     data.seek(0)
-    with av.open(data, format="mp4") as container:
+    with av.open(data, mode="r", format="mp4") as container:
         stream = container.streams.video[0]
         frames = list(container.decode(stream))
     last = frames[-1]
-    seconds = float(last.pts * stream.time_base) if last.pts is not None else 0.0
+    seconds = float(last.time) if last.time is not None else 0.0
     return frames[0].width, frames[0].height, seconds
 
 
@@ -165,11 +165,9 @@ async def test_a_small_source_is_never_upscaled(
     master = (await client.get(video["video_urls"]["hls"])).text
     assert "RESOLUTION=640x360" in master
     assert "mp4a" not in master  # a silent source has no audio track to announce
-    assert await play_rung(client, video["video_urls"]["360p"]) == (
-        640,
-        360,
-        pytest.approx(1.0, abs=0.2),
-    )
+    width, height, seconds = await play_rung(client, video["video_urls"]["360p"])
+    assert (width, height) == (640, 360)
+    assert seconds == pytest.approx(1.0, abs=0.2)
 
 
 def _hostile(kind: str, directory: Path) -> Path:
@@ -231,9 +229,9 @@ async def test_a_worker_that_dies_mid_job_is_replaced_and_the_video_finishes(
     creator = await make_user(runtime)
     await runtime.jobs.stop_consumer()  # no worker yet: the job waits in the queue
     video_id = await upload_video(client, creator, small_clip)
-    dead = await processing.claim_video(runtime, video_id)  # a worker takes it, then dies
+    dead = await lease.claim_video(runtime, video_id)  # a worker takes it, then dies
     assert dead is not None
-    assert await processing.claim_video(runtime, video_id) is None  # its lease is still live
+    assert await lease.claim_video(runtime, video_id) is None  # its lease is still live
     async with runtime.unit_of_work() as session:
         await session.execute(
             update(Video)
@@ -279,7 +277,7 @@ async def test_a_starting_process_clears_what_a_killed_one_left_on_disk(
     creator = await make_user(runtime)
     await runtime.jobs.stop_consumer()
     video_id = await upload_video(client, creator, small_clip)
-    assert await processing.claim_video(runtime, video_id) is not None  # a live job
+    assert await lease.claim_video(runtime, video_id) is not None  # a live job
     data_dir = runtime.settings.data_dir
     live = data_dir / "work" / f"{video_id}-live"
     dead = data_dir / "work" / "01deadvideo0000000000000000-x"
