@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -20,7 +21,7 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import POSTGRES_ADMIN_URL, free_port
+from tests.conftest import POSTGRES_ADMIN_URL, S3_BUCKET, free_port
 
 REELSTACK = str(Path(sys.executable).parent / "reelstack")
 # Generous: on a loaded 2-core CI machine a cold `serve` has taken over 25 s to answer.
@@ -282,3 +283,41 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
     if keys:
         client.delete(*keys)
     client.close()
+
+
+@pytest.fixture
+def storage_prefix(redis_prefix: str) -> str:
+    """This test's own folder in the S3 bucket."""
+    return redis_prefix.strip(":").replace(":", "-")
+
+
+ScaleOutEnv = Callable[..., dict[str, str]]
+
+
+@pytest.fixture
+def scale_out_env_with(
+    tmp_path: Path,
+    postgres_url: str,
+    redis_url: str,
+    redis_prefix: str,
+    storage_prefix: str,
+    s3_endpoint: str,
+) -> ScaleOutEnv:
+    """Builds a child environment on PostgreSQL, Redis and S3, with this test's own prefixes
+    and any extra settings."""
+
+    def build(**settings: str) -> dict[str, str]:
+        return reelstack_env(
+            REELSTACK_DATA_DIR=str(tmp_path / "data"),
+            REELSTACK_DATABASE_URL=postgres_url,
+            REELSTACK_REDIS_URL=redis_url,
+            REELSTACK_REDIS_PREFIX=redis_prefix,
+            REELSTACK_STORAGE_URL=f"s3://{S3_BUCKET}/{storage_prefix}",
+            REELSTACK_S3_ENDPOINT_URL=s3_endpoint,
+            REELSTACK_S3_ACCESS_KEY_ID="testing",
+            REELSTACK_S3_SECRET_ACCESS_KEY="testing",
+            REELSTACK_SECRET_KEY=secrets.token_urlsafe(48),
+            **settings,
+        )
+
+    return build

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import secrets
 import signal
 import socket
 import time
@@ -29,7 +28,7 @@ import pytest
 
 from tests import clips
 from tests.conftest import S3_BUCKET
-from tests.e2e.conftest import Processes, ReelstackProcess, reelstack_env
+from tests.e2e.conftest import Processes, ReelstackProcess, ScaleOutEnv, reelstack_env
 from tests.factories import PASSWORD
 from tests.media_helpers import API, playlist_uris
 
@@ -72,32 +71,11 @@ def short_clip(clip_dir: Path) -> bytes:
 
 
 # -- deployments -------------------------------------------------------------------------------
-@pytest.fixture
-def storage_prefix(redis_prefix: str) -> str:
-    return redis_prefix.strip(":").replace(":", "-")
 
 
 @pytest.fixture
-def scale_out_env(
-    tmp_path: Path,
-    postgres_url: str,
-    redis_url: str,
-    redis_prefix: str,
-    storage_prefix: str,
-    s3_endpoint: str,
-) -> dict[str, str]:
-    return reelstack_env(
-        REELSTACK_DATA_DIR=str(tmp_path / "data"),
-        REELSTACK_DATABASE_URL=postgres_url,
-        REELSTACK_REDIS_URL=redis_url,
-        REELSTACK_REDIS_PREFIX=redis_prefix,
-        REELSTACK_STORAGE_URL=f"s3://{S3_BUCKET}/{storage_prefix}",
-        REELSTACK_S3_ENDPOINT_URL=s3_endpoint,
-        REELSTACK_S3_ACCESS_KEY_ID="testing",
-        REELSTACK_S3_SECRET_ACCESS_KEY="testing",
-        REELSTACK_SECRET_KEY=secrets.token_urlsafe(48),
-        **CRASH_SETTINGS,
-    )
+def scale_out_env(scale_out_env_with: ScaleOutEnv) -> dict[str, str]:
+    return scale_out_env_with(**CRASH_SETTINGS)
 
 
 @pytest.fixture

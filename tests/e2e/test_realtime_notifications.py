@@ -6,7 +6,6 @@ made on one API process, the WebSocket connected to the other)."""
 from __future__ import annotations
 
 import json
-import secrets
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,8 +17,7 @@ import httpx
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from tests.conftest import S3_BUCKET
-from tests.e2e.conftest import Processes, ReelstackProcess, reelstack_env
+from tests.e2e.conftest import Processes, ReelstackProcess, ScaleOutEnv, reelstack_env
 from tests.factories import PASSWORD
 
 DELIVERY_LIMIT = 1.0  # seconds from the follow's response to the notification
@@ -129,20 +127,10 @@ def test_embedded_event_stream_receives_a_notification(
 
 
 @pytest.fixture
-def scale_out_env(
-    tmp_path: Path, postgres_url: str, redis_url: str, redis_prefix: str, s3_endpoint: str
-) -> dict[str, str]:
-    return default_env(
-        REELSTACK_DATA_DIR=str(tmp_path / "data"),
-        REELSTACK_DATABASE_URL=postgres_url,
-        REELSTACK_REDIS_URL=redis_url,
-        REELSTACK_REDIS_PREFIX=redis_prefix,
-        REELSTACK_STORAGE_URL=f"s3://{S3_BUCKET}/{redis_prefix.strip(':').replace(':', '-')}",
-        REELSTACK_S3_ENDPOINT_URL=s3_endpoint,
-        REELSTACK_S3_ACCESS_KEY_ID="testing",
-        REELSTACK_S3_SECRET_ACCESS_KEY="testing",
-        REELSTACK_SECRET_KEY=secrets.token_urlsafe(48),
-    )
+def scale_out_env(scale_out_env_with: ScaleOutEnv) -> dict[str, str]:
+    env = scale_out_env_with()
+    env.pop("REELSTACK_JOB_POLL_SECONDS", None)  # the default, as `make run` has it
+    return env
 
 
 def test_scaled_out_websocket_hears_a_follow_made_on_another_api_process(

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
-from tests.conftest import S3_BUCKET
-from tests.e2e.conftest import Processes, ReelstackProcess, reelstack_env
+from tests.e2e.conftest import Processes, ReelstackProcess, ScaleOutEnv
 from tests.factories import PASSWORD
 
 DELIVERY_TIMEOUT = 10.0
@@ -23,20 +20,8 @@ QUIET_PERIOD = 1.0  # the API servers poll every 0.1 s: had they consumed, it wo
 
 
 @pytest.fixture
-def scale_out_env(
-    tmp_path: Path, postgres_url: str, redis_url: str, redis_prefix: str, s3_endpoint: str
-) -> dict[str, str]:
-    return reelstack_env(
-        REELSTACK_DATA_DIR=str(tmp_path / "data"),
-        REELSTACK_DATABASE_URL=postgres_url,
-        REELSTACK_REDIS_URL=redis_url,
-        REELSTACK_REDIS_PREFIX=redis_prefix,
-        REELSTACK_STORAGE_URL=f"s3://{S3_BUCKET}/{redis_prefix.strip(':').replace(':', '-')}",
-        REELSTACK_S3_ENDPOINT_URL=s3_endpoint,
-        REELSTACK_S3_ACCESS_KEY_ID="testing",
-        REELSTACK_S3_SECRET_ACCESS_KEY="testing",
-        REELSTACK_SECRET_KEY=secrets.token_urlsafe(48),
-    )
+def scale_out_env(scale_out_env_with: ScaleOutEnv) -> dict[str, str]:
+    return scale_out_env_with()
 
 
 def register(server: ReelstackProcess, username: str) -> str:
