@@ -20,6 +20,7 @@ import pytest
 import redis
 from moto.server import ThreadedMotoServer
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from reelstack.app import create_app
 from reelstack.config import Settings
@@ -179,8 +180,18 @@ async def reset_state(rt: Runtime) -> None:
     """Empty every table (PostgreSQL is shared by the run) and this test's Redis keys."""
     if not rt.db.is_sqlite:
         tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
-        async with rt.db.writer.begin() as conn:
-            await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        for attempt in range(5):
+            try:
+                async with rt.db.writer.begin() as conn:
+                    await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+                break
+            except DBAPIError as exc:
+                # A job the consumer started (start-up recovery, a periodic sweep) can hold a
+                # row lock that TRUNCATE's table locks wait on in another order: PostgreSQL
+                # then picks one side of the deadlock, and the reset tries again.
+                if "deadlock" not in str(exc).lower() or attempt == 4:
+                    raise
+                await asyncio.sleep(0.1)
     if rt.redis is not None:
         keys = [k async for k in rt.redis.scan_iter(match=f"*{rt.settings.redis_prefix}*")]
         if keys:

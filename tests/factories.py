@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -99,3 +103,40 @@ async def make_video(
         if status == "ready":
             await accounts_service.adjust_counts(session, owner.id, videos=1)
         return video.id
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[Any]],
+    *,
+    timeout: float,
+    what: str = "it",
+    interval: float = 0.05,
+) -> Any:
+    """Poll `probe` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await probe()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout}s (last: {result!r})")
+        await asyncio.sleep(interval)
+
+
+async def jobs_drained(rt: Runtime, *queues: str, timeout: float = 10.0) -> None:
+    """Nothing of these queues is waiting, scheduled or running in this process: seen twice
+    a moment apart, so a job taken off the queue between the two counts is not missed."""
+
+    async def idle() -> bool:
+        for queue in queues:
+            if rt.jobs.running(queue) or await rt.jobs.pending(queue):
+                return False
+        return True
+
+    async def idle_twice() -> bool:
+        if not await idle():
+            return False
+        await asyncio.sleep(0.05)
+        return await idle()
+
+    await eventually(idle_twice, timeout=timeout, what=f"the {'/'.join(queues)} jobs to finish")

@@ -77,17 +77,25 @@ class JobRequest:
     name: str
     payload: dict[str, Any]
     delay: float | None = None
+    # Jobs with the same key asked for within `delay` seconds run once, after that delay: the
+    # job reads what happened from the rows, so one run covers every request it absorbed.
+    coalesce_key: str | None = None
 
 
 Dispatch = Callable[[list[JobRequest]], Awaitable[None]]
 
 
 def enqueue_after_commit(
-    session: AsyncSession, name: str, payload: dict[str, Any], *, delay: float | None = None
+    session: AsyncSession,
+    name: str,
+    payload: dict[str, Any],
+    *,
+    delay: float | None = None,
+    coalesce_key: str | None = None,
 ) -> None:
     """Queue a job for after this transaction commits; it is dropped if the transaction rolls back
     (a transcode must never run for a video row that was never stored)."""
-    session.info.setdefault(AFTER_COMMIT, []).append(JobRequest(name, payload, delay))
+    session.info.setdefault(AFTER_COMMIT, []).append(JobRequest(name, payload, delay, coalesce_key))
 
 
 AfterCommit = Callable[[], Awaitable[None]]

@@ -15,7 +15,7 @@ from reelstack.accounts.security import AccessTokens, Passwords
 from reelstack.accounts.service import TokenPolicy
 from reelstack.accounts.views import MediaLinks
 from reelstack.config import ConfigurationError, Settings
-from reelstack.db import Database
+from reelstack.db import Database, JobRequest
 from reelstack.infra.cache import Cache, MemoryCache, RedisCache
 from reelstack.infra.counters import (
     FLUSH_DELAY_SECONDS,
@@ -27,6 +27,7 @@ from reelstack.infra.counters import (
 from reelstack.infra.jobs import QUEUES, JobQueue, RedisJobQueue, SqliteJobQueue
 from reelstack.infra.ratelimit import LimitsRateLimiter, RateLimiter
 from reelstack.infra.realtime import Broadcaster, MemoryBroadcaster, RedisBroadcaster
+from reelstack.infra.search import SearchBackend, build_search
 from reelstack.infra.storage import LocalStorage, S3Storage, Storage, UrlSigner
 from reelstack.infra.streams import AnalyticsStream, MemoryAnalyticsStream, RedisAnalyticsStream
 from reelstack.media.playback import PlaybackLinks
@@ -44,6 +45,9 @@ JOB_MODULES = (
     "reelstack.comments.tasks",
     "reelstack.analytics.tasks",
     "reelstack.notifications.tasks",
+    "reelstack.search.tasks",
+    "reelstack.feed.tasks",
+    "reelstack.recommend.tasks",
     "reelstack.handlers",
 )
 
@@ -62,6 +66,7 @@ class Runtime:
     token_policy: TokenPolicy
     counters: Counters
     analytics: AnalyticsStream
+    search: SearchBackend
     redis: Redis | None = None
 
     @property
@@ -74,7 +79,21 @@ class Runtime:
 
     def unit_of_work(self, *, write: bool = True) -> AbstractAsyncContextManager[AsyncSession]:
         """A transaction whose jobs and events are enqueued only once it has committed."""
-        return self.db.unit_of_work(self.jobs.enqueue_many, write=write)
+        return self.db.unit_of_work(self.dispatch, write=write)
+
+    async def dispatch(self, requests: list[JobRequest]) -> None:
+        """Enqueue the jobs a committed transaction asked for. A coalesced job whose key already
+        has a run scheduled is left out: that run comes after this commit and covers it."""
+        kept = [
+            request
+            for request in requests
+            if request.coalesce_key is None
+            or await self.cache.add(
+                f"jobs:coalesce:{request.coalesce_key}", "1", ttl=request.delay or 1.0
+            )
+        ]
+        if kept:
+            await self.jobs.enqueue_many(kept)
 
 
 def build_storage(settings: Settings, signer: UrlSigner) -> Storage:
@@ -194,6 +213,7 @@ async def open_runtime(
         ),
         counters=counters,
         analytics=analytics,
+        search=build_search(settings.resolved_database_url),
         redis=redis,
     )
     try:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
+
+INF = float("inf")
 
 
 class Cache(Protocol):
@@ -21,6 +24,26 @@ class Cache(Protocol):
         ...
 
     async def ttl(self, key: str) -> float | None: ...
+    # Sorted sets (feed inboxes, seen filters): members with float scores.
+    async def zadd(self, key: str, members: Mapping[str, float], *, cap: int | None = None) -> None:
+        """Add or rescore members; `cap` then keeps only the highest-scored ones."""
+        ...
+
+    async def zadd_to_many(
+        self, keys: Sequence[str], member: str, score: float, *, cap: int | None = None
+    ) -> None:
+        """The same member into many sorted sets (a fan-out), in one round trip."""
+        ...
+
+    async def zrem(self, key: str, *members: str) -> None: ...
+    async def zrevrange(
+        self, key: str, *, max_score: float = INF, min_score: float = -INF, limit: int = -1
+    ) -> list[tuple[str, float]]:
+        """Members scored within [min_score, max_score], highest first (ties: member desc)."""
+        ...
+
+    async def zscores(self, key: str, members: Sequence[str]) -> list[float | None]: ...
+    async def zremrangebyscore(self, key: str, min_score: float, max_score: float) -> None: ...
     async def ping(self) -> None: ...
     async def close(self) -> None: ...
 
@@ -31,6 +54,7 @@ class MemoryCache:
     def __init__(self, max_keys: int = 100_000) -> None:
         self._data: dict[str, tuple[str, float | None]] = {}
         self._max_keys = max_keys
+        self._zsets: dict[str, dict[str, float]] = {}
 
     def _live(self, key: str) -> tuple[str, float | None] | None:
         item = self._data.get(key)
@@ -74,6 +98,8 @@ class MemoryCache:
             if self._live(key) is not None:
                 del self._data[key]
                 removed += 1
+            if self._zsets.pop(key, None) is not None:
+                removed += 1
         return removed
 
     async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
@@ -91,11 +117,48 @@ class MemoryCache:
             return None
         return item[1] - time.monotonic()
 
+    async def zadd(self, key: str, members: Mapping[str, float], *, cap: int | None = None) -> None:
+        zset = self._zsets.setdefault(key, {})
+        zset.update(members)
+        if cap is not None and len(zset) > cap:
+            kept = sorted(zset.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)[:cap]
+            self._zsets[key] = dict(kept)
+
+    async def zadd_to_many(
+        self, keys: Sequence[str], member: str, score: float, *, cap: int | None = None
+    ) -> None:
+        for key in keys:
+            await self.zadd(key, {member: score}, cap=cap)
+
+    async def zrem(self, key: str, *members: str) -> None:
+        zset = self._zsets.get(key, {})
+        for member in members:
+            zset.pop(member, None)
+
+    async def zrevrange(
+        self, key: str, *, max_score: float = INF, min_score: float = -INF, limit: int = -1
+    ) -> list[tuple[str, float]]:
+        zset = self._zsets.get(key, {})
+        found = [(m, s) for m, s in zset.items() if min_score <= s <= max_score]
+        found.sort(key=lambda kv: (kv[1], kv[0]), reverse=True)
+        return found if limit < 0 else found[:limit]
+
+    async def zscores(self, key: str, members: Sequence[str]) -> list[float | None]:
+        zset = self._zsets.get(key, {})
+        return [zset.get(member) for member in members]
+
+    async def zremrangebyscore(self, key: str, min_score: float, max_score: float) -> None:
+        zset = self._zsets.get(key)
+        if zset:
+            for member in [m for m, s in zset.items() if min_score <= s <= max_score]:
+                del zset[member]
+
     async def ping(self) -> None:
         return None
 
     async def close(self) -> None:
         self._data.clear()
+        self._zsets.clear()
 
 
 class RedisCache:
@@ -137,6 +200,53 @@ class RedisCache:
     async def ttl(self, key: str) -> float | None:
         ms = await self._redis.pttl(self._k(key))
         return None if ms < 0 else ms / 1000
+
+    async def zadd(self, key: str, members: Mapping[str, float], *, cap: int | None = None) -> None:
+        if not members:
+            return
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(self._k(key), dict(members))
+            if cap is not None:
+                pipe.zremrangebyrank(self._k(key), 0, -cap - 1)
+            await pipe.execute()
+
+    async def zadd_to_many(
+        self, keys: Sequence[str], member: str, score: float, *, cap: int | None = None
+    ) -> None:
+        if not keys:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.zadd(self._k(key), {member: score})
+                if cap is not None:
+                    pipe.zremrangebyrank(self._k(key), 0, -cap - 1)
+            await pipe.execute()
+
+    async def zrem(self, key: str, *members: str) -> None:
+        if members:
+            await self._redis.zrem(self._k(key), *members)
+
+    async def zrevrange(
+        self, key: str, *, max_score: float = INF, min_score: float = -INF, limit: int = -1
+    ) -> list[tuple[str, float]]:
+        rows: Any = await self._redis.zrevrangebyscore(
+            self._k(key),
+            "+inf" if max_score == INF else repr(max_score),
+            "-inf" if min_score == -INF else repr(min_score),
+            start=0 if limit >= 0 else None,
+            num=limit if limit >= 0 else None,
+            withscores=True,
+        )
+        return [(m.decode() if isinstance(m, bytes) else str(m), float(s)) for m, s in rows]
+
+    async def zscores(self, key: str, members: Sequence[str]) -> list[float | None]:
+        if not members:
+            return []
+        scores = await self._redis.zmscore(self._k(key), list(members))
+        return [None if s is None else float(s) for s in scores]
+
+    async def zremrangebyscore(self, key: str, min_score: float, max_score: float) -> None:
+        await self._redis.zremrangebyscore(self._k(key), min_score, max_score)
 
     async def ping(self) -> None:
         await self._redis.ping()

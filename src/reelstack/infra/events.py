@@ -35,15 +35,32 @@ def domain_event(cls: type[E]) -> type[E]:
 Handler = Callable[["Runtime", Any], Awaitable[None]]
 
 
+@dataclasses.dataclass(frozen=True)
+class Coalescing:
+    """A handler that runs once per key per `seconds`, however many events came: it reads what
+    happened from the rows, so the event it receives (the first) only names what to look at."""
+
+    key: Callable[[Any], str]
+    seconds: float
+
+
+COALESCED: dict[Handler, Coalescing] = {}
+
+
 def handler_job_name(handler: Handler) -> str:
     module = handler.__module__.removeprefix("reelstack.")
     return f"events.{module}.{handler.__name__}"
 
 
-def event_handler(*, queue: str = "default", retries: int = 3) -> Callable[[Handler], Handler]:
+def event_handler(
+    *, queue: str = "default", retries: int = 3, coalesce: Coalescing | None = None
+) -> Callable[[Handler], Handler]:
     """Make `handler(rt, event)` a job that receives the event as JSON and rebuilds it."""
 
     def register(handler: Handler) -> Handler:
+        if coalesce is not None:
+            COALESCED[handler] = coalesce
+
         async def run(rt: Runtime, *, event_type: str, event: dict[str, Any]) -> None:
             await handler(rt, EVENT_TYPES[event_type](**event))
 
@@ -59,4 +76,15 @@ def publish(session: AsyncSession, event: Event) -> None:
 
     payload = {"event_type": event.name, "event": dataclasses.asdict(event)}
     for handler in EVENT_HANDLERS.get(type(event), ()):
-        enqueue_after_commit(session, handler_job_name(handler), payload)
+        name = handler_job_name(handler)
+        coalescing = COALESCED.get(handler)
+        if coalescing is None:
+            enqueue_after_commit(session, name, payload)
+        else:
+            enqueue_after_commit(
+                session,
+                name,
+                payload,
+                delay=coalescing.seconds,
+                coalesce_key=f"{name}:{coalescing.key(event)}",
+            )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -82,6 +83,7 @@ class JobQueue(Protocol):
     ) -> None: ...
     async def stop_consumer(self) -> None: ...
     async def pending(self, queue: str) -> int: ...
+    def running(self, queue: str) -> int: ...
     async def ping(self) -> None: ...
 
 
@@ -103,6 +105,8 @@ class _HueyJobQueue:
         self._timeout = timeout_seconds
         self._rt: Runtime | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._running = dict.fromkeys(QUEUES, 0)
+        self._running_lock = threading.Lock()
         for queue in QUEUES:
             self._hueys[queue] = self._make_huey(queue)
         for spec in JOB_REGISTRY.values():
@@ -157,7 +161,14 @@ class _HueyJobQueue:
         await asyncio.to_thread(push_all)
 
     async def pending(self, queue: str) -> int:
-        return int(await asyncio.to_thread(self._hueys[queue].pending_count))
+        """Jobs of the queue not run yet: waiting now, or scheduled for later."""
+        huey = self._hueys[queue]
+        return int(await asyncio.to_thread(lambda: huey.pending_count() + huey.scheduled_count()))
+
+    def running(self, queue: str) -> int:
+        """Jobs of the queue this process's consumer has taken and not finished."""
+        with self._running_lock:
+            return self._running[queue]
 
     async def ping(self) -> None:
         await asyncio.to_thread(self._hueys["default"].pending_count)
@@ -167,14 +178,20 @@ class _HueyJobQueue:
         """Runs in a huey worker thread: hand the job to the runtime's loop and wait for it."""
         if self._loop is None or self._rt is None:
             raise RuntimeError("job consumer is not started")
-        future = asyncio.run_coroutine_threadsafe(
-            self._execute(spec, payload, periodic=periodic), self._loop
-        )
+        with self._running_lock:
+            self._running[spec.queue] += 1
         try:
-            future.result(timeout=self._timeout)
-        except FutureTimeout:
-            future.cancel()
-            raise TimeoutError(f"job {spec.name} ran past {self._timeout}s") from None
+            future = asyncio.run_coroutine_threadsafe(
+                self._execute(spec, payload, periodic=periodic), self._loop
+            )
+            try:
+                future.result(timeout=self._timeout)
+            except FutureTimeout:
+                future.cancel()
+                raise TimeoutError(f"job {spec.name} ran past {self._timeout}s") from None
+        finally:
+            with self._running_lock:
+                self._running[spec.queue] -= 1
 
     async def _execute(self, spec: JobSpec, payload: dict[str, Any], *, periodic: bool) -> None:
         assert self._rt is not None

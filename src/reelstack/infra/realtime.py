@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -28,6 +28,11 @@ class Subscription(Protocol):
 
 class Broadcaster(Protocol):
     async def publish(self, channel: str, message: Message) -> None: ...
+    async def listening(self, channels: Sequence[str]) -> set[str]:
+        """The channels someone is subscribed to now, in any process: a message for the others
+        would reach nobody, so callers skip building it."""
+        ...
+
     def subscribe(self, channel: str) -> Any:
         """An async context manager yielding a Subscription."""
         ...
@@ -57,6 +62,9 @@ class MemoryBroadcaster:
             if sub.queue.full():
                 sub.queue.get_nowait()
             sub.queue.put_nowait(message)
+
+    async def listening(self, channels: Sequence[str]) -> set[str]:
+        return {channel for channel in channels if self._subs.get(channel)}
 
     @asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[_QueueSubscription]:
@@ -91,6 +99,14 @@ class RedisBroadcaster:
 
     async def publish(self, channel: str, message: Message) -> None:
         await self._redis.publish(self._prefix + channel, json.dumps(message))
+
+    async def listening(self, channels: Sequence[str]) -> set[str]:
+        if not channels:
+            return set()
+        # PUBSUB NUMSUB counts subscribed connections on the whole Redis: every API process
+        # subscribes once per channel that has a client there.
+        counts = await self._redis.pubsub_numsub(*(self._prefix + c for c in channels))
+        return {_text(name).removeprefix(self._prefix) for name, count in counts if count}
 
     @asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[_QueueSubscription]:

@@ -68,6 +68,7 @@ MEDIA_CONTENT_TYPES = {
     ".m4s": "video/iso.segment",
     ".ts": "video/mp2t",
     ".mp4": "video/mp4",
+    ".m4a": "audio/mp4",
     ".webp": "image/webp",
     ".jpg": "image/jpeg",
     ".vtt": "text/vtt",

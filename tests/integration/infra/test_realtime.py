@@ -33,6 +33,17 @@ async def test_every_subscriber_of_a_channel_gets_the_message(runtime: Runtime) 
         assert await tab2.get(timeout=2) == {"type": "comment", "id": "c1"}
 
 
+async def test_listening_names_the_channels_someone_is_subscribed_to(runtime: Runtime) -> None:
+    rt = runtime.realtime
+    assert await rt.listening(["user:alice", "user:bob"]) == set()
+    async with rt.subscribe("user:alice"), rt.subscribe("user:alice"):
+        assert await rt.listening(["user:alice", "user:bob"]) == {"user:alice"}
+        async with rt.subscribe("user:bob"):
+            assert await rt.listening(["user:alice", "user:bob"]) == {"user:alice", "user:bob"}
+        assert await rt.listening(["user:bob"]) == set()
+    assert await rt.listening(["user:alice"]) == set()
+
+
 async def test_get_returns_none_when_the_timeout_passes(runtime: Runtime) -> None:
     async with runtime.realtime.subscribe("user:quiet") as sub:
         started = time.monotonic()
