@@ -25,6 +25,7 @@ from reelstack.interactions import service
 from reelstack.media.models import Video
 from reelstack.media.playback import PlaybackLinks, rendition
 from reelstack.media.service import Viewer
+from reelstack.web.router import CONTENT_SECURITY_POLICY, boot_tags
 
 router = APIRouter(tags=["share page"], include_in_schema=False)
 
@@ -34,10 +35,8 @@ DESCRIPTION_LIMIT = 300
 HTML_HEADERS = {
     # Signed media URLs expire and an audience can change: caches must ask again every time.
     "Cache-Control": "no-cache",
-    "Content-Security-Policy": (
-        "default-src 'none'; img-src 'self' https: http:; media-src 'self' https: http:; "
-        "style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-    ),
+    # The page boots the browser app (our own scripts only), which then plays the video.
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
 }
 
 
@@ -147,7 +146,8 @@ def render_page(card: Card) -> str:
         "<style>body{margin:0;background:#111;color:#eee;font:16px system-ui,sans-serif}"
         "main{max-width:480px;margin:0 auto;padding:16px}"
         "video{width:100%;height:auto;max-height:80vh;background:#000}a{color:#7cf}</style>\n"
-        "</head>\n<body>\n<main>\n"
+        f"{boot_tags()}\n"
+        '</head>\n<body>\n<div id="app"></div>\n<main>\n'
         f'<video controls playsinline preload="metadata"{size}{poster}>{source}</video>\n'
         f"<h1>{escape(card.title)}</h1>\n<p>{escape(card.description)}</p>\n"
         f'<p><a href="{escape(card.app_url)}">Watch on {SITE_NAME}</a></p>\n'

@@ -126,6 +126,16 @@ async def like(
     return LikeState(True, count)
 
 
+async def recent_likers(session: AsyncSession, video_id: str, since: datetime) -> list[str]:
+    """Who liked the video at or after `since` and still likes it, oldest like first."""
+    rows = await session.scalars(
+        select(VideoLike.user_id)
+        .where(VideoLike.video_id == video_id, VideoLike.created_at >= since)
+        .order_by(VideoLike.created_at, VideoLike.user_id)
+    )
+    return list(rows)
+
+
 async def unlike(
     counters: Counters, session: AsyncSession, viewer: media.Viewer, video_id: str
 ) -> LikeState:

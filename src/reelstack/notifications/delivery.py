@@ -61,12 +61,16 @@ async def current_unread(rt: Runtime, user_id: str) -> int:
 
 
 async def push(rt: Runtime, user_id: str, notification_ids: Sequence[str]) -> None:
-    """After the commit: the notifications as the user sees them, then their unread count."""
+    """After the commit: the notifications as the user sees them, then their unread count.
+    Nothing is built for a user with no open client: one who connects later reads the count
+    after subscribing, so misses nothing."""
+    channel = user_channel(user_id)
+    if not await rt.realtime.listening([channel]):
+        return
     async with rt.unit_of_work(write=False) as session:
         rows = await repository.by_ids(session, user_id, notification_ids)
         shaped = await notifications_out(rt, session, user_id, rows)
         count = await repository.unread_count(session, user_id)
-    channel = user_channel(user_id)
     for notification in shaped:
         await rt.realtime.publish(channel, notification_message(notification))
     await rt.realtime.publish(channel, unread_message(count))
@@ -74,14 +78,16 @@ async def push(rt: Runtime, user_id: str, notification_ids: Sequence[str]) -> No
 
 async def push_unread_count(rt: Runtime, user_id: str) -> None:
     """Every open client of the user learns the count changed (read on another device)."""
-    await rt.realtime.publish(
-        user_channel(user_id), unread_message(await current_unread(rt, user_id))
-    )
+    channel = user_channel(user_id)
+    if await rt.realtime.listening([channel]):
+        await rt.realtime.publish(channel, unread_message(await current_unread(rt, user_id)))
 
 
 async def push_fan_out(rt: Runtime, created: Sequence[tuple[str, str]]) -> None:
     """One batch of a fan-out: the same notification to many users, each with its own id and
     unread count; shaped once, since every follower sees the same actor and video."""
+    online = await rt.realtime.listening([user_channel(user_id) for _, user_id in created])
+    created = [(nid, uid) for nid, uid in created if user_channel(uid) in online]
     if not created:
         return
     first_id, first_user = created[0]

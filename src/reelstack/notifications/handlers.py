@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstack.accounts import service as accounts
+from reelstack.db import utcnow
 from reelstack.errors import NotFound
 from reelstack.events import CommentPosted, VideoFailed, VideoLiked, VideoProcessed
-from reelstack.infra.events import event_handler
+from reelstack.infra.events import Coalescing, event_handler
 from reelstack.interactions import service as interactions
 from reelstack.media import service as media
 from reelstack.media.models import VideoStatus
@@ -41,18 +42,31 @@ async def _sees_video(session: AsyncSession, user_id: str, video_id: str) -> boo
     return True
 
 
-@event_handler(queue="notifications")
+# A video's likes are told to its owner at most once a second, in one job: a popular video
+# costs one notification update per second, not one per like.
+LIKE_DIGEST = Coalescing(key=lambda event: event.video_id, seconds=1.0)
+# How far back a digest looks for likes; a like waits for its digest far less than this, unless
+# the notifications queue falls minutes behind.
+LIKE_LOOKBACK = timedelta(minutes=10)
+
+
+@event_handler(queue="notifications", coalesce=LIKE_DIGEST)
 async def notify_like(rt: Runtime, event: VideoLiked) -> None:
-    """The owner hears of a like, gathered with the other likes of the video."""
+    """The owner hears of the video's recent likes, gathered with its other likes."""
     window = timedelta(seconds=rt.settings.notification_aggregation_window_seconds)
     async with rt.unit_of_work() as session:
-        liked = await interactions.viewer_interactions(session, event.user_id, [event.video_id])
-        if not liked[event.video_id].liked or not await _sees_video(
-            session, event.owner_id, event.video_id
-        ):
-            return  # unliked or deleted before this job ran
-        changed = await service.add_like(
-            session, event.owner_id, event.video_id, event.user_id, window
+        if not await _sees_video(session, event.owner_id, event.video_id):
+            return  # deleted or hidden from its owner (moderation) before this job ran
+        likers = await interactions.recent_likers(
+            session, event.video_id, since=utcnow() - LIKE_LOOKBACK
+        )
+        changed = await service.add_likes(
+            session,
+            event.owner_id,
+            event.video_id,
+            likers,
+            window,
+            recounted_within=2 * LIKE_LOOKBACK,
         )
     if changed:
         await delivery.push(rt, event.owner_id, [changed])

@@ -157,18 +157,60 @@ async def create(session: AsyncSession, note: NewNotification) -> str | None:
     return inserted.scalar_one_or_none()
 
 
-async def add_like(
-    session: AsyncSession, owner_id: str, video_id: str, liker_id: str, window: timedelta
+async def add_likes(
+    session: AsyncSession,
+    owner_id: str,
+    video_id: str,
+    liker_ids: Sequence[str],
+    window: timedelta,
+    *,
+    recounted_within: timedelta,
 ) -> str | None:
-    """Add a like to the owner's open notification for the video, opening one if needed.
-    Returns its id when it changed; None when the owner does not want it or already counts
-    this liker (an unlike and like again). Safe under concurrent jobs: the upsert makes one
-    row per open group and each actor row is inserted once, so no count is lost or doubled."""
-    note = NewNotification(owner_id, NotificationType.LIKE, video_id, liker_id, video_id)
-    if not await is_wanted(session, note):
+    """Add likers (oldest first) to the owner's open notification for the video, opening one if
+    needed. Returns its id when it changed; None when the owner does not want it or already
+    counts them all. A liker counted in the last `recounted_within` (in this group or the one
+    before: an unlike and like again, a like read twice by overlapping jobs) is not counted
+    again. Safe under concurrent jobs: the upsert makes one row per open group and each actor
+    row is inserted once, so no count is lost or doubled."""
+    note = NewNotification(owner_id, NotificationType.LIKE, video_id, None, video_id)
+    candidates = [uid for uid in dict.fromkeys(liker_ids) if uid != owner_id]
+    if not candidates:
         return None
-    await _hold_users(session, [owner_id, liker_id])
+    if note.type.value in (await disabled_types(session, [owner_id]))[owner_id]:
+        return None
     now = utcnow()
+    excluded = (
+        set(
+            await session.scalars(
+                select(Block.blocked_id).where(
+                    Block.blocker_id == owner_id, Block.blocked_id.in_(candidates)
+                )
+            )
+        )
+        | set(
+            await session.scalars(
+                select(Block.blocker_id).where(
+                    Block.blocked_id == owner_id, Block.blocker_id.in_(candidates)
+                )
+            )
+        )
+        | set(
+            await session.scalars(
+                select(NotificationActor.actor_id)
+                .join(Notification, Notification.id == NotificationActor.notification_id)
+                .where(
+                    Notification.user_id == owner_id,
+                    Notification.group_key == note.group_key,
+                    NotificationActor.created_at >= now - recounted_within,
+                    NotificationActor.actor_id.in_(candidates),
+                )
+            )
+        )
+    )
+    joining = [uid for uid in candidates if uid not in excluded]
+    if not joining:
+        return None
+    await _hold_users(session, [owner_id, *joining])
     # A group that outlived the window takes no more likes: the next one starts a new line.
     await session.execute(
         update(Notification)
@@ -187,14 +229,14 @@ async def add_like(
         type=note.type.value,
         group_key=note.group_key,
         is_open=True,
-        actor_id=liker_id,
-        actor_count=0,  # counted below, with the actor row
+        actor_id=joining[-1],
+        actor_count=0,  # counted below, with the actor rows
         video_id=video_id,
         data={},
         created_at=now,
         updated_at=now,
     )
-    # The no-op update locks the open row, so concurrent likers queue up behind each other.
+    # The no-op update locks the open row, so concurrent jobs queue up behind each other.
     upserted = await session.execute(
         stmt.on_conflict_do_update(
             index_elements=["user_id", "group_key"],
@@ -203,17 +245,36 @@ async def add_like(
         ).returning(Notification.__table__.c.id)
     )
     notification_id: str = upserted.scalar_one()
-    joined = await session.execute(
-        insert_ignoring_conflicts(session, NotificationActor.__table__)
-        .values(notification_id=notification_id, actor_id=liker_id, created_at=now)
-        .returning(NotificationActor.__table__.c.actor_id)
+    # Microseconds apart, so the newest liker is also the newest actor row.
+    joined = set(
+        (
+            await session.execute(
+                insert_ignoring_conflicts(session, NotificationActor.__table__)
+                .values(
+                    [
+                        {
+                            "notification_id": notification_id,
+                            "actor_id": uid,
+                            "created_at": now + timedelta(microseconds=i),
+                        }
+                        for i, uid in enumerate(joining)
+                    ]
+                )
+                .returning(NotificationActor.__table__.c.actor_id)
+            )
+        ).scalars()
     )
-    if joined.first() is None:
+    if not joined:
         return None
+    newest = next(uid for uid in reversed(joining) if uid in joined)
     await session.execute(
         update(Notification)
         .where(Notification.id == notification_id)
-        .values(actor_count=Notification.actor_count + 1, actor_id=liker_id, updated_at=now)
+        .values(
+            actor_count=Notification.actor_count + len(joined),
+            actor_id=newest,
+            updated_at=now,
+        )
         .execution_options(synchronize_session=False)
     )
     return notification_id

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -12,7 +11,8 @@ import httpx
 from reelstack.events import VideoProcessed
 from reelstack.infra.events import publish
 from reelstack.runtime import Runtime
-from tests.factories import TestUser
+from tests.factories import TestUser, jobs_drained
+from tests.factories import eventually as shared_eventually
 
 JOB_TIMEOUT = 15.0
 
@@ -33,18 +33,7 @@ async def unread_count(client: httpx.AsyncClient, user: TestUser) -> int:
     return count
 
 
-async def eventually(
-    probe: Callable[[], Awaitable[Any]], *, timeout: float = JOB_TIMEOUT, what: str = "it"
-) -> Any:
-    """Poll `probe` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await probe()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout}s (last: {result!r})")
-        await asyncio.sleep(0.05)
+eventually = functools.partial(shared_eventually, timeout=JOB_TIMEOUT)
 
 
 async def wait_for(
@@ -70,12 +59,7 @@ def of_type(items: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 async def jobs_settled(rt: Runtime) -> None:
     """Every queued notification job has been picked up and, give or take a moment, has run:
     for asserting that something was NOT notified after a sentinel that was."""
-    await eventually(lambda: _idle(rt), what="the notification queue to drain", timeout=JOB_TIMEOUT)
-    await asyncio.sleep(0.3)
-
-
-async def _idle(rt: Runtime) -> bool:
-    return await rt.jobs.pending("notifications") == 0
+    await jobs_drained(rt, "notifications", timeout=JOB_TIMEOUT)
 
 
 async def follow(client: httpx.AsyncClient, fan: TestUser, star: TestUser) -> None:

@@ -136,7 +136,9 @@ async def test_the_upsert_holds_under_many_concurrent_transactions(runtime: Runt
 
     async def add(fan_id: str) -> str | None:
         async with runtime.unit_of_work() as session:
-            return await service.add_like(session, owner.id, video_id, fan_id, window)
+            return await service.add_likes(
+                session, owner.id, video_id, [fan_id], window, recounted_within=window
+            )
 
     changed = await asyncio.gather(*(add(fan.id) for fan in [*fans, *fans]))
     assert len({c for c in changed if c}) == 1  # one notification...
