@@ -13,6 +13,7 @@ from reelstack.interactions import service as interactions
 from reelstack.media.models import VIDEO_COUNTERS, Video
 from reelstack.media.schemas import VideoOut
 from reelstack.media.views import video_out
+from reelstack.sounds.cards import sound_cards
 
 if TYPE_CHECKING:
     from reelstack.runtime import Runtime
@@ -31,6 +32,7 @@ async def videos_out(
     counts = await rt.counters.read(VIDEO_COUNTERS, videos)
     states = await interactions.viewer_interactions(session, viewer_id, ids)
     resume = await analytics.resume_positions(session, viewer_id, ids)
+    sounds = await sound_cards(session, viewer_id, {v.sound_id for v in videos if v.sound_id})
     return [
         video_out(
             rt.playback,
@@ -41,6 +43,7 @@ async def videos_out(
             counts=counts[video.id],
             interaction=states[video.id],
             resume_position=resume.get(video.id),
+            sound=sounds.get(video.sound_id) if video.sound_id else None,
         )
         for video, owner in items
     ]

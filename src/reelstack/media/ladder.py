@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -22,7 +23,10 @@ from reelstack.media.probe import SourceInfo
 _LADDER = ((1080, 21, 6500), (720, 19, 6000), (480, 21, 2000), (360, 21, 1000))
 _HIGH_FPS_MIN_SHORT_SIDE = 720  # rungs this large keep up to 60 fps, smaller ones 30
 _GOP_SECONDS = 2
-HLS_SEGMENT_SECONDS = 4
+# One GOP per segment. The lowest rung is shown while it is written, and a viewer who starts
+# then needs each segment whole one segment ahead of the playhead: shorter segments let the
+# video turn `ready` that much earlier (and start playing after a smaller first download).
+HLS_SEGMENT_SECONDS = _GOP_SECONDS
 PLAYLIST = "index.m3u8"
 INIT_SEGMENT = "init.mp4"
 SEGMENT_PATTERN = "seg_%05d.m4s"
@@ -125,9 +129,12 @@ def scale_branch(source_label: str, rung: Rung, label: str) -> str:
     )
 
 
-def rung_encoder_args(ff: FFmpeg, info: SourceInfo, rung: Rung, label: str) -> list[str]:
+def rung_encoder_args(
+    ff: FFmpeg, info: SourceInfo, rung: Rung, label: str, audio: str | None = None
+) -> list[str]:
     """x264 (and AAC) arguments for one rung fed from filter output `label`: the quality
-    settings of `_LADDER` and keyframes every 2 s on the shared grid, so rungs switch cleanly."""
+    settings of `_LADDER` and keyframes every 2 s on the shared grid, so rungs switch cleanly.
+    `audio` maps another audio stream than the source's own (a reused sound)."""
     args = [
         "-map", f"[{label}]",
         "-c:v", "libx264", "-preset", "veryfast", "-profile:v", "high",
@@ -140,17 +147,23 @@ def rung_encoder_args(ff: FFmpeg, info: SourceInfo, rung: Rung, label: str) -> l
         "-g", str(math.ceil(rung.fps * _GOP_SECONDS * 2)),
         "-threads", str(ff.threads),
     ]  # fmt: skip
-    if info.has_audio:
+    if audio is not None:
+        args += ["-map", audio, "-c:a", "aac", "-b:a", AUDIO_BITRATE,
+                 "-ac", "2", "-ar", "48000"]  # fmt: skip
+    elif info.has_audio:
         args += ["-map", "0:a:0", "-c:a", "aac", "-b:a", AUDIO_BITRATE,
                  "-ac", "2", "-ar", "48000"]  # fmt: skip
     # A file that declares a short duration and then goes on and on is cut off.
     return [*args, "-map_metadata", "-1", "-t", f"{info.duration * 1.5 + 5:.3f}"]
 
 
-def decode_args(ff: FFmpeg, source: Path, info: SourceInfo, graph: list[str]) -> list[str]:
-    """The hardened input and one filter graph that decodes it once for every output."""
+def decode_args(
+    ff: FFmpeg, source: Path, info: SourceInfo, graph: list[str], more_inputs: Sequence[str] = ()
+) -> list[str]:
+    """The hardened input and one filter graph that decodes it once for every output;
+    `more_inputs` (already hardened) follow the source as inputs 1, 2, ..."""
     return [
-        "-threads", str(ff.threads), *untrusted_input(source, info.format),
+        "-threads", str(ff.threads), *untrusted_input(source, info.format), *more_inputs,
         "-filter_complex", ";".join(graph),
         "-filter_complex_threads", str(ff.threads),
     ]  # fmt: skip
@@ -212,7 +225,7 @@ class HlsRendition:
 
 
 def hls_output_args(outdir: Path, playlist_type: str = "vod") -> list[str]:
-    """HLS fMP4 output: ~4 s segments cut on the aligned keyframes. Each segment and the
+    """HLS fMP4 output: 2 s segments cut on the aligned keyframes. Each segment and the
     playlist are written to a temporary name and renamed when complete, so a segment the
     playlist lists is always whole (an `event` playlist is read while ffmpeg still writes)."""
     return [

@@ -55,6 +55,7 @@ class Video(Base):
     __table_args__ = (
         Index("ix_videos_user_id_created_at", "user_id", "created_at", "id"),
         Index("ix_videos_job_state_lease_until", "job_state", "lease_until"),
+        Index("ix_videos_sound_id_created_at", "sound_id", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(IdColumn(), primary_key=True, default=new_id)
@@ -66,6 +67,8 @@ class Video(Base):
     visibility: Mapped[str] = mapped_column(String(16), default="public")
     allow_comments: Mapped[bool] = mapped_column(Boolean, default=True)
     sound_id: Mapped[str | None] = mapped_column(String(26), default=None)
+    # How a reused sound (`sound_id` chosen at upload) meets the upload's own audio.
+    sound_mode: Mapped[str | None] = mapped_column(String(8), default=None)
 
     status: Mapped[str] = mapped_column(String(16), default=VideoStatus.UPLOADING.value)
     progress: Mapped[int] = mapped_column(Integer, default=0)

@@ -53,6 +53,7 @@ from reelstack.media.progressive import (
 )
 from reelstack.media.thumbnails import Thumbnails, ThumbnailTaps, finish_taps, plan_taps
 from reelstack.media.uploads import direct_key, piece_key
+from reelstack.sounds.audio import fetch_reused_sound
 
 if TYPE_CHECKING:
     from reelstack.runtime import Runtime
@@ -294,6 +295,7 @@ async def _run(rt: Runtime, claim: Claim, beat: Heartbeat, workdir: Path) -> Non
     )
     if not claim.source_stored:
         await keep_original(rt, claim, source, info)
+    sound = await fetch_reused_sound(rt, claim.video_id, workdir)
     ladder = plan_ladder(info)
     done = {r["name"] for r in claim.published}
     todo = [rung for rung in ladder if rung.name not in done]
@@ -307,7 +309,8 @@ async def _run(rt: Runtime, claim: Claim, beat: Heartbeat, workdir: Path) -> Non
     # plays (a re-run after its first rungs were finished) just gets the rest.
     live = None
     if not done and todo:
-        live = LiveRung(todo[0], rung_dir(workdir, todo[0]), info.duration, info.has_audio)
+        has_audio = info.has_audio or sound is not None
+        live = LiveRung(todo[0], rung_dir(workdir, todo[0]), info.duration, has_audio)
 
     async def on_progress(fraction: float) -> None:
         beat.report(ENCODE_SHARE * fraction)
@@ -316,7 +319,9 @@ async def _run(rt: Runtime, claim: Claim, beat: Heartbeat, workdir: Path) -> Non
 
     if todo:
         encode = asyncio.create_task(
-            encode_ladder(ff, source, info, todo, workdir, taps=taps, on_progress=on_progress)
+            encode_ladder(
+                ff, source, info, todo, workdir, taps=taps, on_progress=on_progress, sound=sound
+            )
         )
         try:
             if live is not None:

@@ -59,10 +59,12 @@ async def encode_ladder(
     *,
     taps: ThumbnailTaps | None = None,
     on_progress: ProgressCallback | None = None,
+    sound: SoundTrack | None = None,
 ) -> None:
     """Encode every rung to HLS fMP4 under `rung_dir(workdir, rung)` (EVENT playlists, which
     ffmpeg ends with ENDLIST), and cut the thumbnail taps, all from one decode of the source.
-    Progress counts the first (lowest) rung's frames: the taps would hold ffmpeg's time back."""
+    Progress counts the first (lowest) rung's frames: the taps would hold ffmpeg's time back.
+    With a `sound`, every rung's audio is that sound (or the mix of both) instead."""
     if not rungs:
         raise ValueError("no rungs to encode")
     for rung in rungs:
@@ -77,15 +79,44 @@ async def encode_ladder(
     ]
     if taps is not None:
         graph += taps.graph("candidates", "tiles")
-    args = decode_args(ff, source, info, graph)
-    for label, rung in zip(labels, rungs, strict=True):
-        args += rung_encoder_args(ff, info, rung, label)
+    more_inputs: list[str] = []
+    audio: list[str | None] = [None] * len(rungs)
+    if sound is not None:
+        more_inputs, sound_graph, audio = sound_audio(sound, info, len(rungs))
+        graph += sound_graph
+    args = decode_args(ff, source, info, graph, more_inputs)
+    for label, rung, track in zip(labels, rungs, audio, strict=True):
+        args += rung_encoder_args(ff, info, rung, label, track)
         args += hls_output_args(rung_dir(workdir, rung), "event")
     if taps is not None:
         args += taps.output_args()
     await ff.run(
         args, duration=info.duration, on_progress=on_progress, progress_frame_rate=rungs[0].fps
     )
+
+
+@dataclass(frozen=True)
+class SoundTrack:
+    """A reused sound's audio (a stored .m4a copied into the job's work dir) to put under the
+    video: in place of its own audio, or with `mix` over it."""
+
+    path: Path
+    mix: bool
+
+
+def sound_audio(
+    sound: SoundTrack, info: SourceInfo, outputs: int
+) -> tuple[list[str], list[str], list[str | None]]:
+    """(input arguments, filter graph parts, audio map of each output) that put the sound
+    under `outputs` outputs, cut to the video's length. The file is ours, but it is opened
+    with the same hardening as an upload all the same."""
+    inputs = ["-t", f"{info.duration:.3f}", *untrusted_input(sound.path, "mov")]
+    if not (sound.mix and info.has_audio):
+        return inputs, [], ["1:a:0"] * outputs
+    labels = [f"a{index}" for index in range(outputs)]
+    # duration=first: the mix lasts as long as the video's own audio, whatever the sound's.
+    graph = f"[0:a:0][1:a:0]amix=inputs=2:duration=first,asplit={outputs}"
+    return inputs, [graph + "".join(f"[{label}]" for label in labels)], [f"[{x}]" for x in labels]
 
 
 # -- deciding when the lowest rung can be watched -----------------------------------------------

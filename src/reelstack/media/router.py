@@ -128,6 +128,8 @@ async def upload_in_one_request(
     category: Annotated[str | None, Form(max_length=50)] = None,
     visibility: Annotated[str, Form()] = "public",
     allow_comments: Annotated[bool, Form()] = True,
+    sound_id: Annotated[str | None, Form(max_length=26)] = None,
+    sound_mode: Annotated[str | None, Form(description="replace (default) or mix")] = None,
 ) -> CompleteResponse:
     """The whole video in one multipart request, for simple clients."""
     size = file.size if file.size is not None else 0
@@ -151,6 +153,8 @@ async def upload_in_one_request(
         category=category,
         visibility=visibility,
         allow_comments=allow_comments,
+        sound_id=sound_id,
+        sound_mode=sound_mode,
     )
     await file.seek(0)
     video = await uploads.store_whole_file(rt, viewer.user_id, request, file.file)

@@ -1,15 +1,15 @@
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from reelstack.errors import Unprocessable
+from reelstack.search.text import normalise_tag
 from reelstack.social.visibility import Audience
+from reelstack.sounds.schemas import SoundCard, SoundMode
 
-HASHTAG = re.compile(r"^\w{1,100}$")
 MAX_HASHTAGS = 30
 
 
@@ -17,9 +17,7 @@ def normalise_hashtags(values: list[str]) -> list[str]:
     """'#Cats', 'cats' and ' CATS ' are one hashtag; order is kept, repeats dropped."""
     seen: dict[str, None] = {}
     for raw in values:
-        tag = raw.strip().lstrip("#").lower()
-        if not HASHTAG.fullmatch(tag):
-            raise ValueError(f"{raw!r} is not a hashtag: use letters, digits and '_'")
+        tag = normalise_tag(raw)  # NFKC, case-folded; letters, digits, '_' and emoji
         seen.setdefault(tag, None)
     if len(seen) > MAX_HASHTAGS:
         raise ValueError(f"at most {MAX_HASHTAGS} hashtags")
@@ -43,7 +41,13 @@ class VideoDetails(BaseModel):
     category: Category | None = None
     visibility: Audience = Audience.PUBLIC
     allow_comments: bool = True
-    sound_id: str | None = Field(default=None, max_length=26)
+    sound_id: str | None = Field(
+        default=None, max_length=26, description="Reuse this sound's audio (GET /sounds/{id})."
+    )
+    sound_mode: SoundMode = Field(
+        default=SoundMode.REPLACE,
+        description="With `sound_id`: `replace` the upload's own audio, or `mix` both.",
+    )
 
 
 class UploadInitRequest(VideoDetails):
@@ -149,6 +153,9 @@ class VideoOut(BaseModel):
     hashtags: list[str]
     category: str | None
     sound_id: str | None
+    sound: SoundCard | None = Field(
+        default=None, description="The sound this video uses, if its source is visible."
+    )
     duration: float | None
     width: int | None
     height: int | None

@@ -14,12 +14,12 @@ from reelstack.accounts.models import Role, User
 from reelstack.accounts.security import AccessClaims
 from reelstack.db import enqueue_after_commit
 from reelstack.errors import Forbidden, NotFound
-from reelstack.events import VideoDeleted
+from reelstack.events import VideoDeleted, VideoUpdated
 from reelstack.infra.events import publish
 from reelstack.infra.pagination import Keyset, PageParams, next_cursor
 from reelstack.media.models import UploadSession, Video, VideoStatus
 from reelstack.media.schemas import UpdateVideoRequest, normalise_hashtags
-from reelstack.media.uploads import CAPTION_HASHTAG
+from reelstack.search.text import CAPTION_HASHTAG
 from reelstack.social import service as social
 from reelstack.social.visibility import Audience, Relationship, can_view
 
@@ -122,6 +122,9 @@ async def update_video(
         tags = list(video.hashtags) if explicit is None else explicit
         video.hashtags = normalise_hashtags(tags + CAPTION_HASHTAG.findall(video.caption))
     await session.flush()
+    if fields:
+        # Search, feeds and the like follow what a video says and who may see it.
+        publish(session, VideoUpdated(video_id=video.id, user_id=video.user_id))
     return await visible_video(session, viewer, video_id)
 
 

@@ -68,6 +68,7 @@ def _init_request(length: int, meta: dict[str, str]) -> UploadInitRequest:
         visibility=meta.get("visibility"),
         allow_comments=meta.get("allow_comments", "true").lower() not in {"false", "0", "no"},
         sound_id=meta.get("sound_id"),
+        sound_mode=meta.get("sound_mode"),
     )
 
 

@@ -47,6 +47,7 @@ from reelstack.media.models import (
     VideoStatus,
 )
 from reelstack.media.schemas import UploadInitRequest, VideoDetails, normalise_hashtags
+from reelstack.search.text import CAPTION_HASHTAG
 
 if TYPE_CHECKING:
     from reelstack.runtime import Runtime
@@ -59,7 +60,6 @@ VIDEO_EXTENSIONS = frozenset(
         "mpg", "mpeg", "flv", "ogv", "ogg",
     }
 )  # fmt: skip
-CAPTION_HASHTAG = re.compile(r"#(\w{1,100})")
 CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+)$")
 
 
@@ -202,6 +202,11 @@ async def create_upload(
     # Parallel inits of one user queue here, so none of them counts past the quota.
     await accounts.lock_users(session, [user_id])
     await _check_quota(session, rt, user_id)
+    if request.sound_id is not None:
+        # Imported here: the sounds feature builds on media's services (404 `sound_not_found`).
+        from reelstack.sounds.service import usable_sound
+
+        await usable_sound(session, user_id, request.sound_id)
     video = Video(
         user_id=user_id,
         caption=request.caption,
@@ -211,6 +216,7 @@ async def create_upload(
         visibility=request.visibility.value,
         allow_comments=request.allow_comments,
         sound_id=request.sound_id,
+        sound_mode=request.sound_mode.value if request.sound_id is not None else None,
     )
     session.add(video)
     await session.flush()

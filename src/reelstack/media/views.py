@@ -16,6 +16,7 @@ from reelstack.media.schemas import (
     VideoStatusResponse,
 )
 from reelstack.social.visibility import Audience
+from reelstack.sounds.schemas import SoundCard
 
 POSTER_WIDTH = "360"
 
@@ -40,6 +41,7 @@ def video_out(
     counts: dict[str, int] | None = None,
     interaction: UserInteraction | None = None,
     resume_position: float | None = None,
+    sound: SoundCard | None = None,
 ) -> VideoOut:
     """Only call after `service.may_see`: this mints the URLs that open the media. `counts`
     are the live counters (`hydrate.videos_out` reads them); without them, the stored ones."""
@@ -60,6 +62,7 @@ def video_out(
         hashtags=list(video.hashtags),
         category=video.category,
         sound_id=video.sound_id,
+        sound=sound,
         duration=video.duration,
         width=video.width,
         height=video.height,

@@ -30,7 +30,7 @@ def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def long_clip(clip_dir: Path) -> Path:
-    """20 s of 480p: two rungs, five 4 s segments each, a few seconds to encode."""
+    """20 s of 480p: two rungs, ten 2 s segments each, a few seconds to encode."""
     return clips.make_clip(clip_dir / "long.mp4", width=854, height=480, seconds=20)
 
 

@@ -61,7 +61,8 @@ async def test_an_expired_upload_is_refused_then_purged_with_its_bytes(
         s3_upload_id = await session.scalar(
             select(UploadSession.s3_upload_id).where(UploadSession.id == upload_id)
         )
-    assert await purge_expired_uploads(runtime) == 1
+    # The periodic purge of the running consumer may get there first (on the quarter hour).
+    assert await purge_expired_uploads(runtime) <= 1
     assert await purge_expired_uploads(runtime) == 0
 
     r = await client.get(f"{API}/videos/upload/{upload_id}", headers=me.headers)

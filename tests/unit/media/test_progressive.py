@@ -28,12 +28,12 @@ from tests.clips import make_clip, make_source_info
     ("encoded", "speed", "ready"),
     [
         (1.0, 5.0, True),  # fast: far ahead of any viewer (a finished segment is asked apart)
-        (4.0, 1.1, True),  # 1.1x / 1.1 margin: exactly real time, one segment ahead
-        (4.0, 0.92, False),  # a little slower than real time: the gap closes before the end
-        (8.0, 0.92, False),
-        (8.3, 0.92, True),  # 30 * (1 - 0.836) + 0.836 * 4 = 8.26
-        (27.0, 0.1, False),  # 30 * (1 - 0.091) + 0.091 * 4 = 27.6
-        (28.0, 0.1, True),  # the last segment is needed 26 s from now, and done in 20 s
+        (2.0, 1.1, True),  # 1.1x / 1.1 margin: exactly real time, one segment ahead
+        (2.0, 0.92, False),  # a little slower than real time: the gap closes before the end
+        (6.0, 0.92, False),
+        (6.6, 0.92, True),  # 30 * (1 - 0.836) + 0.836 * 2 = 6.58
+        (27.0, 0.1, False),  # 30 * (1 - 0.091) + 0.091 * 2 = 27.45
+        (28.0, 0.1, True),  # the last segment is needed 28 s from now, and done in 20 s
         (30.0, 0.1, True),  # everything is encoded
     ],
 )
@@ -44,9 +44,9 @@ def test_a_viewer_starting_now_never_catches_the_encoder(
 
 
 def test_the_default_margin_is_five_percent() -> None:
-    # 30 * (1 - 0.8 / 1.05) + 0.8 / 1.05 * 4 = 10.19
-    assert not ready_to_play(10.1, 30.0, 0.8)
-    assert ready_to_play(10.2, 30.0, 0.8)
+    # 30 * (1 - 0.8 / 1.05) + 0.8 / 1.05 * 2 = 8.67
+    assert not ready_to_play(8.6, 30.0, 0.8)
+    assert ready_to_play(8.7, 30.0, 0.8)
 
 
 def test_ready_needs_one_finished_segment_and_uses_the_measured_speed(tmp_path: Path) -> None:
@@ -112,7 +112,7 @@ async def test_one_run_makes_every_rung_the_mp4_and_the_thumbnails(
         text = (rung_dir(tmp_path, hls.rung) / "index.m3u8").read_text()
         assert "#EXT-X-PLAYLIST-TYPE:VOD" in text and "#EXT-X-ENDLIST" in text
         segments = parse_media_playlist(text)
-        assert [seconds for _, seconds in segments] == pytest.approx([4.0, 4.0, 2.0], abs=0.05)
+        assert [seconds for _, seconds in segments] == pytest.approx([2.0] * 5, abs=0.05)
         assert hls.codecs.startswith("avc1.64") and hls.codecs.endswith(",mp4a.40.2")
         assert hls.frame_rate == pytest.approx(30.0)
         assert 0 < hls.average_bandwidth <= hls.bandwidth
