@@ -1,0 +1,1 @@
+"""Search and discovery: videos, users, hashtags, sounds, categories, suggestions."""
