@@ -27,6 +27,7 @@ from sqlalchemy import exists, select
 from reelstack.accounts.models import User
 from reelstack.analytics.schemas import ViewReport
 from reelstack.errors import NotFound, Unprocessable
+from reelstack.feed import signals as feed_signals
 from reelstack.infra.streams import StreamEvent
 from reelstack.media.models import Video
 from reelstack.media.service import VIDEO_NOT_FOUND, Viewer, may_see
@@ -101,6 +102,14 @@ async def record_view(rt: Runtime, viewer: Viewer, video_id: str, report: ViewRe
         f"views:once:{video_id}:{who}", "1", ttl=VIEW_WINDOW_SECONDS
     )
     rt.analytics.publish(watch_event(video_id, viewer.user_id, report, qualified, counted))
+    # The For-You feed reacts to this watch on the viewer's next page, not after a batch.
+    await feed_signals.record_watch(
+        rt,
+        feed_signals.viewer_key(viewer.user_id, report.session_id),
+        video_id,
+        report.watched_ms,
+        report.duration_ms,
+    )
     return counted
 
 

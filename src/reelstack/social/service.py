@@ -14,7 +14,7 @@ from reelstack.accounts.models import User
 from reelstack.accounts.schemas import UpdateMeRequest
 from reelstack.db import UTCDateTime, insert_ignoring_conflicts, utcnow
 from reelstack.errors import Conflict, Forbidden, NotFound, Unprocessable
-from reelstack.events import FollowRequested, UserFollowed
+from reelstack.events import FollowRequested, ProfileUpdated, UserFollowed
 from reelstack.infra.events import publish
 from reelstack.infra.ids import new_id
 from reelstack.infra.pagination import Keyset, next_cursor
@@ -256,6 +256,7 @@ async def update_profile(session: AsyncSession, user_id: str, data: UpdateMeRequ
     if became_public:
         await _approve_all_requests(session, user_id)
         await session.refresh(user)
+    publish(session, ProfileUpdated(user_id=user_id))
     return user
 
 

@@ -1,0 +1,250 @@
+"""Feed reads and fan-out: For-You and following pages (20 items, real database and cache) at
+64 connections against a bare FastAPI endpoint returning the same 20-item payload, in the same
+run; then the cost of fanning a new video out to 1K..N followers.
+
+    .venv/bin/python bench/feeds.py --videos 10000 --seconds 20
+    .venv/bin/python bench/feeds.py --videos 1000000 ...   (building 1M rows takes a while)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from common import CACHE, SERVE, free_port, fresh_dir, invoked_as, machine_report, running_server
+
+BARE_APP = """
+import json, sys
+from fastapi import FastAPI
+from fastapi.responses import Response
+payload = open(sys.argv[1], "rb").read()
+app = FastAPI()
+@app.get("/feed")
+async def feed() -> Response:
+    # Serialised per request like the real endpoint's response model would be.
+    return Response(json.dumps(json.loads(payload)), media_type="application/json")
+import uvicorn
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False)
+"""
+
+
+def build_world(data: Path, users: int, videos: int) -> float:
+    env = {**os.environ, "REELSTACK_DATA_DIR": str(data), "REELSTACK_MIGRATE_ON_START": "true"}
+    started = time.monotonic()
+    subprocess.run(
+        [str(SERVE), "demo", "--users", str(users), "--videos", str(videos), "--clips", "1"],
+        env=env,
+        cwd=data,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return time.monotonic() - started
+
+
+def sign_up(base: str, n: int) -> list[dict[str, str]]:
+    """n fresh viewers, each following the creators of their first For-You page."""
+    headers = []
+    with httpx.Client(base_url=base, timeout=60) as client:
+        for i in range(n):
+            name = f"bench{i}_{os.getpid()}"
+            r = client.post(
+                "/api/v1/auth/register",
+                json={"username": name, "email": f"{name}@example.com", "password": "bench pass 1"},
+            )
+            r.raise_for_status()
+            h = {"Authorization": f"Bearer {r.json()['access_token']}"}
+            page = client.get("/api/v1/feed/for-you", params={"page_size": 20}, headers=h).json()
+            for creator in {v["user"]["user_id"] for v in page["videos"]}:
+                client.post(f"/api/v1/users/{creator}/follow", headers=h)
+            headers.append(h)
+    return headers
+
+
+async def drive(
+    base: str, path: str, seconds: float, connections: int, headers: list[dict[str, str]]
+) -> tuple[list[float], int]:
+    """`connections` clients each paging through `path` for `seconds`; latencies in ms."""
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+
+    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
+
+        async def worker(n: int) -> None:
+            nonlocal errors
+            h = headers[n % len(headers)] if headers else {}
+            cursor = None
+            while time.monotonic() < deadline:
+                params: dict[str, Any] = {"page_size": 20}
+                if cursor:
+                    params["cursor"] = cursor
+                start = time.perf_counter()
+                r = await client.get(path, params=params, headers=h)
+                latencies.append((time.perf_counter() - start) * 1000)
+                if r.status_code != 200:
+                    errors += 1
+                    continue
+                cursor = r.json().get("next_cursor")
+
+        await asyncio.gather(*(worker(n) for n in range(connections)))
+    return latencies, errors
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def row(name: str, lat: list[float], errors: int, seconds: float, base_rps: float | None) -> str:
+    rps = len(lat) / seconds
+    ratio = f"{rps / base_rps:.2f}" if base_rps else "-"
+    return (
+        f"| {name} | {rps:.0f} | {ratio} | {pct(lat, 0.5):.1f} | {pct(lat, 0.99):.1f} | {errors} |"
+    )
+
+
+async def fan_out_costs(data: Path, sizes: list[int]) -> list[tuple[int, float]]:
+    """Seconds to push one video into 1K.. followers' inboxes (in-process, embedded cache)."""
+    from sqlalchemy import insert, select
+
+    from reelstack.accounts.models import User
+    from reelstack.config import Settings
+    from reelstack.db import utcnow
+    from reelstack.feed.following import fan_out_to_followers
+    from reelstack.infra.ids import new_id
+    from reelstack.media.models import Video
+    from reelstack.runtime import open_runtime
+    from reelstack.social.models import Follow
+
+    settings = Settings(data_dir=data, fanout_threshold=10**9)
+    results = []
+    async with open_runtime(settings) as rt:
+        async with rt.unit_of_work(write=False) as session:
+            video = await session.scalar(
+                select(Video).where(Video.status == "ready", Video.visibility == "public").limit(1)
+            )
+        assert video is not None
+        now = utcnow()
+        have = 0
+        for size in sizes:
+            rows = [
+                {
+                    "id": new_id(), "username": f"f{have + i}_{os.getpid()}"[:30],
+                    "email": f"f{have + i}_{os.getpid()}@example.com", "password_hash": "x",
+                    "display_name": "f", "bio": "", "role": "user", "is_verified": False,
+                    "is_private": False, "is_active": True, "follower_count": 0,
+                    "following_count": 1, "video_count": 0, "total_likes": 0,
+                    "created_at": now, "updated_at": now,
+                }
+                for i in range(size - have)
+            ]  # fmt: skip
+            for start in range(0, len(rows), 5000):
+                chunk = rows[start : start + 5000]
+                async with rt.unit_of_work() as session:
+                    await session.execute(insert(User), chunk)
+                    await session.execute(
+                        insert(Follow),
+                        [
+                            {
+                                "follower_id": r["id"],
+                                "followee_id": video.user_id,
+                                "created_at": now,
+                            }
+                            for r in chunk
+                        ],
+                    )
+            have = size
+            started = time.perf_counter()
+            reached = await fan_out_to_followers(rt, video.id)
+            results.append((reached, time.perf_counter() - started))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--videos", type=int, default=10_000)
+    parser.add_argument("--users", type=int, default=500)
+    parser.add_argument("--viewers", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--fan-out", default="1000,10000,100000")
+    args = parser.parse_args()
+
+    data = fresh_dir(CACHE / "feeds")
+    built = build_world(data, args.users, args.videos)
+    env = {
+        "REELSTACK_RATE_LIMIT_REGISTER": "100000/hour",
+        "REELSTACK_RATE_LIMIT_ANONYMOUS": "1000000/minute",
+        "REELSTACK_RATE_LIMIT_AUTHENTICATED": "1000000/minute",
+        "REELSTACK_PASSWORD_HASH_TIME_COST": "1",
+        "REELSTACK_PASSWORD_HASH_MEMORY_KIB": "8192",
+        "REELSTACK_ACCESS_LOG": "false",
+        "REELSTACK_LOG_LEVEL": "warning",
+    }
+    results = []
+    with running_server(data, env) as server:
+        viewers = sign_up(server.base_url, args.viewers)
+        sample = httpx.get(
+            f"{server.base_url}/api/v1/feed/for-you",
+            params={"page_size": 20},
+            headers=viewers[0],
+        ).json()
+        payload = data / "payload.json"
+        payload.write_text(json.dumps(sample))
+        port = free_port()
+        bare = subprocess.Popen([sys.executable, "-c", BARE_APP, str(payload), str(port)])
+        try:
+            for _ in range(100):
+                try:
+                    httpx.get(f"http://127.0.0.1:{port}/feed")
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            base_lat, base_err = asyncio.run(
+                drive(f"http://127.0.0.1:{port}", "/feed", args.seconds, args.connections, [])
+            )
+        finally:
+            bare.terminate()
+            bare.wait()
+        base_rps = len(base_lat) / args.seconds
+        results.append(row("bare FastAPI, same payload", base_lat, base_err, args.seconds, None))
+        for name, path in (
+            ("For-You", "/api/v1/feed/for-you"),
+            ("following", "/api/v1/feed/following"),
+        ):
+            lat, err = asyncio.run(
+                drive(server.base_url, path, args.seconds, args.connections, viewers)
+            )
+            results.append(row(name, lat, err, args.seconds, base_rps))
+    sizes = [int(s) for s in args.fan_out.split(",") if s]
+    costs = asyncio.run(fan_out_costs(data, sizes)) if sizes else []
+
+    print(machine_report(invoked_as()))
+    print(f"- world: {args.videos} videos, {args.users} demo viewers; built in {built:.1f} s")
+    print(f"- load: {args.connections} connections for {args.seconds:.0f} s each, 20 per page;"
+          f" {args.viewers} signed-in viewers paging with cursors")  # fmt: skip
+    print()
+    print("| endpoint | req/s | ratio to bare | p50 (ms) | p99 (ms) | errors |")
+    print("|---|---|---|---|---|---|")
+    for line in results:
+        print(line)
+    if costs:
+        print()
+        print("| followers | fan-out seconds | per 1K followers (ms) |")
+        print("|---|---|---|")
+        for reached, seconds in costs:
+            print(f"| {reached} | {seconds:.3f} | {seconds / max(reached, 1) * 1e6:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

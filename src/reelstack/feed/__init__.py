@@ -1,0 +1,1 @@
+"""Feeds: following (hybrid fan-out), trending, and the For-You assembly."""

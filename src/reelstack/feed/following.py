@@ -1,0 +1,209 @@
+"""The following feed: hybrid fan-out. Creators below the threshold push each new video into
+their followers' inboxes (a capped sorted set in the cache, scored by publish time); videos of
+bigger creators are pulled at read time and merged. Reads drop unfollowed creators and videos
+the viewer may not see, so the inbox never needs cleaning up to stay correct."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reelstack.accounts.models import User
+from reelstack.errors import Unprocessable
+from reelstack.feed.cards import FeedItem, load_visible
+from reelstack.infra.cache import INF
+from reelstack.infra.pagination import PageParams, decode_cursor, encode_cursor
+from reelstack.media.models import Video, VideoStatus
+from reelstack.media.service import Viewer
+from reelstack.social.models import Follow
+from reelstack.social.visibility import Audience
+
+if TYPE_CHECKING:
+    from reelstack.runtime import Runtime
+
+# Audiences a follower may find in lists: what fan-out pushes and pulls.
+FOLLOWER_AUDIENCES = (Audience.PUBLIC.value, Audience.FOLLOWERS.value)
+FAN_OUT_BATCH = 1000
+MAX_WINDOWS = 6  # a page scans at most this many windows of invisible items before stopping
+
+
+def inbox_key(user_id: str) -> str:
+    return f"feed:inbox:{user_id}"
+
+
+def built_key(user_id: str) -> str:
+    return f"feed:inbox:built:{user_id}"
+
+
+def position_of(published_at: datetime) -> float:
+    return published_at.timestamp()
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[FeedItem]
+    rows: dict[str, tuple[Video, User]]
+    next_cursor: str | None
+
+
+async def fan_out_to_followers(rt: Runtime, video_id: str) -> int:
+    """Push a ready video into the inbox of each follower of its creator, if the creator is
+    small enough to push; returns how many inboxes it reached. Safe to run twice."""
+    async with rt.unit_of_work(write=False) as session:
+        row = (
+            await session.execute(
+                select(Video.user_id, Video.status, Video.visibility, Video.published_at)
+                .join(User, User.id == Video.user_id)
+                .where(Video.id == video_id, User.follower_count < rt.settings.fanout_threshold)
+            )
+        ).one_or_none()
+    if row is None or row.status != VideoStatus.READY.value or row.published_at is None:
+        return 0  # gone, or a big creator whose followers pull instead
+    if row.visibility not in FOLLOWER_AUDIENCES:
+        return 0
+    score = position_of(row.published_at)
+    after, reached = "", 0
+    while True:
+        async with rt.unit_of_work(write=False) as session:
+            batch = list(
+                await session.scalars(
+                    select(Follow.follower_id)
+                    .where(Follow.followee_id == row.user_id, Follow.follower_id > after)
+                    .order_by(Follow.follower_id)
+                    .limit(FAN_OUT_BATCH)
+                )
+            )
+        if not batch:
+            return reached
+        keys = [inbox_key(follower) for follower in batch]
+        await rt.cache.zadd_to_many(keys, video_id, score, cap=rt.settings.feed_inbox_size)
+        reached += len(batch)
+        after = batch[-1]
+
+
+async def backfill_followed(rt: Runtime, follower_id: str, followee_id: str) -> None:
+    """A new follow brings the creator's recent videos into an inbox already built."""
+    if await rt.cache.get(built_key(follower_id)) is None:
+        return  # the rebuild on the next read includes them
+    async with rt.unit_of_work(write=False) as session:
+        rows = await session.execute(
+            _listable_videos([followee_id]).limit(rt.settings.feed_inbox_size)
+        )
+        members = {vid: position_of(at) for vid, at in rows if at is not None}
+    if members:
+        await rt.cache.zadd(inbox_key(follower_id), members, cap=rt.settings.feed_inbox_size)
+
+
+def _listable_videos(
+    user_ids: list[str], before: datetime | None = None
+) -> Select[str, datetime | None]:
+    query = (
+        select(Video.id, Video.published_at)
+        .where(
+            Video.user_id.in_(user_ids),
+            Video.status == VideoStatus.READY.value,
+            Video.visibility.in_(FOLLOWER_AUDIENCES),
+            Video.published_at.is_not(None),
+        )
+        .order_by(Video.published_at.desc(), Video.id.desc())
+    )
+    if before is not None:
+        query = query.where(Video.published_at <= before)
+    return query
+
+
+async def rebuild_inbox(
+    rt: Runtime, session: AsyncSession, user_id: str, small_creators: list[str]
+) -> None:
+    """Refill a lost inbox from the database: the newest videos of the small creators."""
+    if small_creators:
+        rows = await session.execute(
+            _listable_videos(small_creators).limit(rt.settings.feed_inbox_size)
+        )
+        members = {vid: position_of(at) for vid, at in rows if at is not None}
+        await rt.cache.zadd(inbox_key(user_id), members, cap=rt.settings.feed_inbox_size)
+    await rt.cache.set(built_key(user_id), "1")
+
+
+def _decode(cursor: str | None) -> tuple[float, str]:
+    position = decode_cursor(cursor, "s", "id")
+    if position is None:
+        return INF, ""
+    try:
+        return float(position["s"]), str(position["id"])
+    except ValueError:
+        raise Unprocessable(
+            "The cursor is not one this list gave out.", code="invalid_cursor"
+        ) from None
+
+
+async def following_page(
+    rt: Runtime, session: AsyncSession, viewer: Viewer, page: PageParams
+) -> Page:
+    """One page of the viewer's following feed, newest first, keyset on (publish time, id):
+    videos published while the viewer pages land above the cursor, never inside the pages."""
+    assert viewer.user_id is not None
+    after = _decode(page.cursor)
+    followees = dict(
+        (
+            await session.execute(
+                select(Follow.followee_id, User.follower_count)
+                .join(User, User.id == Follow.followee_id)
+                .where(Follow.follower_id == viewer.user_id)
+            )
+        ).all()
+    )
+    threshold = rt.settings.fanout_threshold
+    big = [uid for uid, count in followees.items() if count >= threshold]
+    if await rt.cache.get(built_key(viewer.user_id)) is None:
+        small = [uid for uid, count in followees.items() if count < threshold]
+        await rebuild_inbox(rt, session, viewer.user_id, small)
+    chosen: list[FeedItem] = []
+    rows: dict[str, tuple[Video, User]] = {}
+    last = after
+    window = page.size * 2 + 10
+    for _ in range(MAX_WINDOWS):
+        candidates = await _merged_window(rt, session, viewer.user_id, big, last, window)
+        if not candidates:
+            return Page(chosen, rows, None)
+        visible = await load_visible(session, viewer, [vid for _, vid in candidates])
+        for index, (score, vid) in enumerate(candidates):
+            found = visible.get(vid)
+            last = (score, vid)
+            if found is None or found[0].user_id not in followees:
+                continue  # unfollowed since it was pushed, or no longer visible to them
+            chosen.append(FeedItem(vid, f"from @{found[1].username}, whom you follow", "following"))
+            rows[vid] = found
+            if len(chosen) == page.size:
+                more = index + 1 < len(candidates) or len(candidates) == window
+                cursor = encode_cursor({"s": repr(score), "id": vid}) if more else None
+                return Page(chosen, rows, cursor)
+        if len(candidates) < window:
+            return Page(chosen, rows, None)
+    # Many invisible items in a row: hand back what there is and go on from where we stopped.
+    return Page(chosen, rows, encode_cursor({"s": repr(last[0]), "id": last[1]}))
+
+
+async def _merged_window(
+    rt: Runtime,
+    session: AsyncSession,
+    user_id: str,
+    big_creators: list[str],
+    after: tuple[float, str],
+    limit: int,
+) -> list[tuple[float, str]]:
+    """The next `limit` (score, id) below `after` from the inbox and the big creators' posts."""
+    pushed = await rt.cache.zrevrange(inbox_key(user_id), max_score=after[0], limit=limit + 50)
+    merged = {vid: score for vid, score in pushed}
+    if big_creators:
+        before = None
+        if after[0] != INF:
+            before = datetime.fromtimestamp(after[0], UTC) + timedelta(milliseconds=1)
+        pulled = await session.execute(_listable_videos(big_creators, before).limit(limit + 1))
+        merged.update({vid: position_of(at) for vid, at in pulled if at is not None})
+    ordered = sorted(((s, v) for v, s in merged.items() if (s, v) < after), reverse=True)
+    return ordered[:limit]

@@ -1,0 +1,340 @@
+"""The For-You feed: a per-viewer list of the top ~500 candidates, precomputed (refreshed after
+activity or every 30 min) from concurrent candidate sources, ranked on shared features and
+re-ranked for diversity. Pages are cut from it and re-ordered by the latest session's signals;
+what was served goes into the seen filter, so a page never repeats one before it.
+
+Never fails: if anything on the personal path errs or runs out of time, the page is trending
+plus following."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from reelstack.accounts.models import User
+from reelstack.errors import Unprocessable
+from reelstack.feed import seen, signals
+from reelstack.feed.cards import FeedItem, listable, load_visible
+from reelstack.feed.impressions import impression_log
+from reelstack.feed.rerank import Slot, rerank
+from reelstack.infra.pagination import PageParams, decode_cursor, encode_cursor
+from reelstack.media.models import Video
+from reelstack.media.service import Viewer
+from reelstack.recommend import candidates as sources
+from reelstack.recommend.features import Taste, VideoFacts, features, similarity
+from reelstack.recommend.ranker import current_ranker
+from reelstack.social import service as social
+
+if TYPE_CHECKING:
+    from reelstack.runtime import Runtime
+
+log = logging.getLogger(__name__)
+SOURCE_ORDER = ("following", "affinity", "coengagement", "trending", "fresh", "explore")
+SESSION_WEIGHT = 1.2  # how far this session's signals move a precomputed score
+WINDOW_FACTOR = 4
+MIN_WINDOW = 120  # deep enough that this session's taste finds its videos
+
+
+@dataclass(frozen=True)
+class Entry:
+    video_id: str
+    score: float
+    creator_id: str
+    sound_id: str | None
+    category: str | None
+    hashtags: list[str]
+    source: str
+    reason: str
+    features: dict[str, float]
+
+
+@dataclass(frozen=True)
+class StoredList:
+    version: str
+    built_at: float
+    entries: list[Entry]
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[FeedItem]
+    rows: dict[str, tuple[Video, User]]
+    next_cursor: str | None
+
+
+def reason_for(facts: VideoFacts, taste: Taste, source: str) -> str:
+    tag, value = taste.best_hashtag(facts.hashtags)
+    if source == "following":
+        return f"from @{facts.creator_name}, whom you follow"
+    if tag and value > 0:
+        return f"because you liked #{tag}"
+    if taste.creators.get(facts.creator_id, 0) > 0:
+        return f"because you watched @{facts.creator_name}"
+    if source == "coengagement":
+        return "liked by people who like what you like"
+    if source == "trending":
+        return "trending in your region"
+    if facts.new_creator and source == "fresh":
+        return "new creator"
+    if source == "fresh":
+        return "just posted"
+    return "something new to explore"
+
+
+async def _gather(
+    rt: Runtime, viewer: Viewer, taste: Taste, seeds: list[str]
+) -> list[sources.Candidate]:
+    """Every source at once, each in its own session; one that errs gives nothing."""
+    # Exploration differs per viewer and half hour, and is reproducible within them.
+    rng = random.Random(f"{viewer.user_id}:{int(time.time() // 1800)}")  # noqa: S311
+    work: list[Any] = [
+        sources.in_own_session(rt, lambda s: sources.affinity(s, taste)),
+        sources.in_own_session(rt, lambda s: sources.co_engagement(s, seeds)),
+        sources.trending_now(rt),
+        sources.in_own_session(rt, sources.fresh),
+        sources.in_own_session(rt, lambda s: sources.explore(s, rng)),
+    ]
+    if viewer.user_id is not None:
+        user_id = viewer.user_id
+        work.append(sources.in_own_session(rt, lambda s: sources.following(s, user_id)))
+    results = await asyncio.gather(*work, return_exceptions=True)
+    found: list[sources.Candidate] = []
+    for result in results:
+        if isinstance(result, BaseException):
+            log.warning("a For-You candidate source failed: %r", result)
+            continue
+        found += result
+    return found
+
+
+async def build_list(rt: Runtime, viewer: Viewer, who: str) -> StoredList:
+    """Gather, rank and re-rank this viewer's candidates, and keep the list in the cache."""
+    recent = await signals.recent_signals(rt, who)
+    async with rt.unit_of_work(write=False) as session:
+        await seen.ensure_built(rt, session, who, viewer.user_id)
+        taste, rejected = await sources.build_taste(session, viewer.user_id, recent)
+        seeds = await sources.positive_videos(session, viewer.user_id) if viewer.user_id else []
+    gathered = await _gather(rt, viewer, taste, seeds)
+    by_id: dict[str, str] = {}
+    for candidate in sorted(gathered, key=lambda c: SOURCE_ORDER.index(c.source)):
+        by_id.setdefault(candidate.video_id, candidate.source)
+    ids = [vid for vid in by_id if vid not in rejected]
+    ids = await seen.unseen(rt, who, ids)
+    async with rt.unit_of_work(write=False) as session:
+        facts, rows = await sources.facts_of(session, ids)
+        owners = list({video.user_id for video, _ in rows.values()})
+        relations = await social.relationships(session, viewer.user_id, owners)
+    ranker = await current_ranker(rt)
+    now = time.time()
+    entries: dict[str, Entry] = {}
+    for vid, (video, owner) in rows.items():
+        if owner.id == viewer.user_id or not listable(viewer, video, owner, relations[owner.id]):
+            continue
+        values = features(facts[vid], taste, by_id[vid], now)
+        entries[vid] = Entry(
+            vid,
+            ranker.score(values),
+            owner.id,
+            video.sound_id,
+            video.category,
+            list(video.hashtags or ()),
+            by_id[vid],
+            reason_for(facts[vid], taste, by_id[vid]),
+            values,
+        )
+    ranked = sorted(entries.values(), key=lambda e: e.score, reverse=True)
+    slots = rerank([_slot(e, e.score) for e in ranked], rt.settings.for_you_list_size)
+    stored = StoredList(str(int(now * 1000)), now, [entries[s.video_id] for s in slots])
+    raw = json.dumps(
+        {"v": stored.version, "at": stored.built_at, "e": [asdict(e) for e in stored.entries]}
+    )
+    await rt.cache.set(signals.list_key(who), raw, ttl=rt.settings.for_you_refresh_minutes * 60)
+    return stored
+
+
+def _slot(entry: Entry, score: float) -> Slot:
+    return Slot(
+        entry.video_id,
+        score,
+        entry.creator_id,
+        entry.sound_id,
+        entry.category,
+        entry.source == "explore",
+    )
+
+
+async def stored_list(rt: Runtime, who: str) -> StoredList | None:
+    raw = await rt.cache.get(signals.list_key(who))
+    if raw is None:
+        return None
+    data = json.loads(raw)
+    return StoredList(data["v"], float(data["at"]), [Entry(**e) for e in data["e"]])
+
+
+async def refresh_if_active(
+    rt: Runtime, viewer: Viewer, who: str, built_at: float, newest: Sequence[signals.Signal]
+) -> None:
+    """After activity newer than the list, rebuild it in the background (once at a time)."""
+    if not newest or newest[0].at <= built_at:
+        return
+    if await rt.cache.add(f"feed:fy:building:{who}", "1", ttl=10):
+        await rt.jobs.enqueue("feed.precompute_for_you", {"user_id": viewer.user_id, "who": who})
+
+
+def _session_taste(
+    recent: Sequence[signals.Signal], since: float, known: dict[str, Entry]
+) -> tuple[Taste, list[str]]:
+    """This session's signals since the list was built, on what the list knows of videos;
+    the ids it does not know are returned for a lookup."""
+    taste = Taste()
+    unknown = []
+    for signal in recent:
+        if signal.at < since:
+            continue
+        if signal.video_id is None:
+            taste.add(signal.weight, creator=signal.creator_id)
+        elif (entry := known.get(signal.video_id)) is not None:
+            taste.add(
+                signal.weight,
+                hashtags=entry.hashtags,
+                creator=entry.creator_id,
+                category=entry.category,
+                sound=entry.sound_id,
+            )
+        else:
+            unknown.append(signal.video_id)
+    return taste, unknown
+
+
+def _decode(cursor: str | None) -> dict[str, Any]:
+    position = decode_cursor(cursor, "v")
+    if position is None:
+        return {"v": "", "p": 0, "c": []}
+    if not isinstance(position.get("p"), int) or not isinstance(position.get("c"), list):
+        raise Unprocessable("The cursor is not one this list gave out.", code="invalid_cursor")
+    return position
+
+
+async def personal_page(rt: Runtime, viewer: Viewer, who: str, page: PageParams) -> Page:
+    """A page cut from the precomputed list, adjusted by this session's signals."""
+    position = _decode(page.cursor)
+    stored = await stored_list(rt, who)
+    recent = await signals.recent_signals(rt, who)
+    if stored is None:
+        stored = await build_list(rt, viewer, who)
+    else:
+        await refresh_if_active(rt, viewer, who, stored.built_at, recent)
+    start = position["p"] if position["v"] == stored.version else 0
+    by_id = {e.video_id: e for e in stored.entries}
+    # The whole session counts, not only what came after the list: a rebuilt list holds none
+    # of the videos the session reacted to (they are seen), and their taste must carry over.
+    taste, unknown = _session_taste(recent, 0.0, by_id)
+    before = [Slot(f"prev{i}", 0, c, None, None, False) for i, c in enumerate(position["c"][-2:])]
+    chosen: list[Entry] = []
+    rows: dict[str, tuple[Video, User]] = {}
+    async with rt.unit_of_work(write=False) as session:
+        if unknown:
+            found = await sources.attributes(session, unknown)
+            sources.apply_signals(taste, recent, found)
+        window = stored.entries[start : start + max(MIN_WINDOW, page.size * WINDOW_FACTOR)]
+        fresh_ids = set(await seen.unseen(rt, who, [e.video_id for e in window]))
+        pool = [e for e in window if e.video_id in fresh_ids]
+        adjusted = [
+            _slot(e, e.score + SESSION_WEIGHT * similarity(_facts_of(e), taste)) for e in pool
+        ]
+        adjusted.sort(key=lambda s: s.score, reverse=True)
+        slots = rerank(adjusted, page.size + 4, before)
+        rows = await load_visible(session, viewer, [s.video_id for s in slots])
+    chosen = [by_id[s.video_id] for s in slots if s.video_id in rows][: page.size]
+    served = {e.video_id for e in chosen}
+    gone = served | {e.video_id for e in window if e.video_id not in fresh_ids}
+    gone |= {s.video_id for s in slots if s.video_id not in rows}
+    end = start
+    while end < len(stored.entries) and stored.entries[end].video_id in gone:
+        end += 1
+    if not chosen:
+        return Page([], {}, None)
+    await seen.mark_seen(rt, who, list(served))
+    _log(rt, viewer, who, chosen, start)
+    creators = [e.creator_id for e in chosen][-2:]
+    more = end < len(stored.entries)
+    cursor = encode_cursor({"v": stored.version, "p": end, "c": creators}) if more else None
+    items = [FeedItem(e.video_id, e.reason, e.source) for e in chosen]
+    return Page(items, {e.video_id: rows[e.video_id] for e in chosen}, cursor)
+
+
+def _facts_of(entry: Entry) -> VideoFacts:
+    return VideoFacts(
+        entry.video_id,
+        entry.creator_id,
+        "",
+        tuple(entry.hashtags),
+        entry.category,
+        entry.sound_id,
+        0.0,
+        0,
+        0,
+        0,
+        0.0,
+        False,
+    )
+
+
+def _log(rt: Runtime, viewer: Viewer, who: str, chosen: list[Entry], start: int) -> None:
+    impression_log(rt).add(
+        [
+            {
+                "user_id": viewer.user_id,
+                "session_id": None if viewer.user_id else who.removeprefix("s:"),
+                "video_id": e.video_id,
+                "feed": "for_you",
+                "source": e.source,
+                "position": start + n,
+                "score": e.score,
+                "features": e.features,
+            }
+            for n, e in enumerate(chosen)
+        ]
+    )
+
+
+async def fallback_page(rt: Runtime, viewer: Viewer, who: str, page: PageParams) -> Page:
+    """Trending plus following, unseen ones first: what a page is when ranking cannot run."""
+    from reelstack.feed import trending
+    from reelstack.feed.schemas import TimeRange
+
+    picks: list[FeedItem] = []
+    for trend in await trending.trending_ids(rt, TimeRange.DAY, limit=page.size * 5):
+        picks.append(FeedItem(trend.video_id, "trending in your region", "trending"))
+    if viewer.user_id is not None:
+        user_id = viewer.user_id
+        for c in await sources.in_own_session(rt, lambda s: sources.following(s, user_id)):
+            picks.append(FeedItem(c.video_id, "from someone you follow", "following"))
+    fresh_ids = set(await seen.unseen(rt, who, [p.video_id for p in picks]))
+    picks = [p for p in picks if p.video_id in fresh_ids]
+    async with rt.unit_of_work(write=False) as session:
+        rows = await load_visible(session, viewer, [p.video_id for p in picks])
+    unique: dict[str, FeedItem] = {}
+    for pick in picks:
+        if pick.video_id in rows and rows[pick.video_id][1].id != viewer.user_id:
+            unique.setdefault(pick.video_id, pick)
+    items = list(unique.values())[: page.size]
+    await seen.mark_seen(rt, who, [i.video_id for i in items])
+    cursor = encode_cursor({"v": "fallback", "p": 0, "c": []}) if items else None
+    return Page(items, {i.video_id: rows[i.video_id] for i in items}, cursor)
+
+
+async def for_you_page(rt: Runtime, viewer: Viewer, who: str, page: PageParams) -> Page:
+    _decode(page.cursor)  # a malformed cursor is the client's error, not a ranking failure
+    try:
+        async with asyncio.timeout(rt.settings.for_you_budget_seconds):
+            return await personal_page(rt, viewer, who, page)
+    except Exception:  # never fail: any error or timeout serves the fallback page
+        log.exception("For-You fell back to trending + following")
+    return await fallback_page(rt, viewer, who, page)

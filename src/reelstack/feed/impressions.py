@@ -1,0 +1,60 @@
+"""Impressions: every video a feed served, with the features it was ranked on. Rows gather
+in memory and go to the database in batches (one INSERT a second at most), off the request
+path: they are training data, and losing the last second of them in a crash costs nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert
+
+from reelstack.db import utcnow
+from reelstack.recommend.models import Impression
+
+if TYPE_CHECKING:
+    from reelstack.runtime import Runtime
+
+log = logging.getLogger(__name__)
+FLUSH_SECONDS = 1.0
+MAX_BUFFER = 50_000
+
+
+class ImpressionLog:
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+        self._rows: list[dict[str, Any]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        if len(self._rows) < MAX_BUFFER:
+            now = utcnow()
+            self._rows += [{**row, "created_at": now} for row in rows]
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_later())
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(FLUSH_SECONDS)
+        await self.flush()
+
+    async def flush(self) -> None:
+        rows, self._rows = self._rows, []
+        if not rows:
+            return
+        try:
+            async with self._rt.unit_of_work() as session:
+                await session.execute(insert(Impression), rows)
+        except Exception:  # training data only: never let logging hurt serving
+            log.exception("dropped %d impressions", len(rows))
+
+
+_logs: dict[int, ImpressionLog] = {}
+
+
+def impression_log(rt: Runtime) -> ImpressionLog:
+    """This process's log for this runtime."""
+    found = _logs.get(id(rt))
+    if found is None or found._rt is not rt:
+        found = _logs[id(rt)] = ImpressionLog(rt)
+    return found

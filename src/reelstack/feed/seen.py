@@ -1,0 +1,63 @@
+"""The per-viewer seen filter: what was shown or watched in the last 30 days never comes back.
+A sorted set of video ids scored by when, trimmed as it is written; rebuilt from the watch
+history when the cache lost it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reelstack.analytics.models import WatchHistory
+from reelstack.db import utcnow
+
+if TYPE_CHECKING:
+    from reelstack.runtime import Runtime
+
+MAX_SEEN = 10_000
+
+
+def seen_key(who: str) -> str:
+    return f"feed:seen:{who}"
+
+
+def _built_key(who: str) -> str:
+    return f"feed:seen:built:{who}"
+
+
+async def mark_seen(rt: Runtime, who: str, video_ids: Sequence[str]) -> None:
+    if not video_ids:
+        return
+    now = time.time()
+    await rt.cache.zadd(seen_key(who), dict.fromkeys(video_ids, now), cap=MAX_SEEN)
+    horizon = now - rt.settings.seen_filter_days * 86400
+    await rt.cache.zremrangebyscore(seen_key(who), float("-inf"), horizon)
+
+
+async def ensure_built(rt: Runtime, session: AsyncSession, who: str, user_id: str | None) -> None:
+    """Refill the filter of a signed-in viewer from their watch history once per cache life."""
+    if user_id is None or not await rt.cache.add(_built_key(who), "1"):
+        return
+    since = utcnow() - timedelta(days=rt.settings.seen_filter_days)
+    rows = await session.execute(
+        select(WatchHistory.video_id, WatchHistory.watched_at)
+        .where(WatchHistory.user_id == user_id, WatchHistory.watched_at >= since)
+        .order_by(WatchHistory.watched_at.desc())
+        .limit(MAX_SEEN)
+    )
+    members = {vid: at.timestamp() for vid, at in rows}
+    if members:
+        await rt.cache.zadd(seen_key(who), members, cap=MAX_SEEN)
+
+
+async def unseen(rt: Runtime, who: str | None, video_ids: Sequence[str]) -> list[str]:
+    """The ids not seen within the window, in their order."""
+    if who is None or not video_ids:
+        return list(video_ids)
+    horizon = time.time() - rt.settings.seen_filter_days * 86400
+    scores = await rt.cache.zscores(seen_key(who), video_ids)
+    return [vid for vid, at in zip(video_ids, scores, strict=True) if at is None or at < horizon]

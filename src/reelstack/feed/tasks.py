@@ -1,0 +1,30 @@
+"""Background work of the feeds: trending every few minutes, For-You lists after activity."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from reelstack.feed import for_you, trending
+from reelstack.infra.jobs import job
+from reelstack.media.service import Viewer
+
+if TYPE_CHECKING:
+    from reelstack.runtime import Runtime
+
+
+@job("feed.refresh_trending", queue="feed", every_minutes=5)
+async def refresh_trending(rt: Runtime) -> None:
+    """Recompute trending every five minutes, or less often when `trending_refresh_minutes`
+    says so (the first process to claim the period does the work)."""
+    ttl = rt.settings.trending_refresh_minutes * 60 - 5
+    if await rt.cache.add("feed:trending:claimed", "1", ttl=max(ttl, 1)):
+        await trending.refresh_all(rt)
+
+
+@job("feed.precompute_for_you", queue="feed", retries=1)
+async def precompute_for_you(rt: Runtime, *, user_id: str | None, who: str) -> None:
+    """Rebuild one viewer's For-You list after their activity."""
+    try:
+        await for_you.build_list(rt, Viewer(user_id), who)
+    finally:
+        await rt.cache.delete(f"feed:fy:building:{who}")

@@ -1,0 +1,1 @@
+"""Recommendation: candidate sources, features, the ranker and its training."""

@@ -1,0 +1,289 @@
+"""Candidate sources for the For-You feed, each its own query in its own session so they run
+concurrently: co-engagement, content affinity, following, trending, fresh uploads, random
+exploration. Also the viewer's taste as the database knows it, and the facts of candidates."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Select, case, cast, exists, func, select
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reelstack.accounts.models import User
+from reelstack.analytics.models import WatchEvent
+from reelstack.db import utcnow
+from reelstack.feed import trending
+from reelstack.feed.schemas import TimeRange
+from reelstack.feed.signals import SKIP_UNDER_MS, Signal
+from reelstack.interactions.models import Save, VideoLike
+from reelstack.media.models import Video, VideoStatus
+from reelstack.recommend.features import Taste, VideoFacts
+from reelstack.recommend.models import NotInterested
+from reelstack.social.models import Follow
+from reelstack.social.visibility import Audience
+
+if TYPE_CHECKING:
+    from reelstack.runtime import Runtime
+
+PER_SOURCE = 200
+RECENT_DAYS = 30
+NEW_CREATOR_VIDEOS = 3
+
+
+@dataclass(frozen=True)
+class Candidate:
+    video_id: str
+    source: str
+
+
+def _playable(query: Select[Any]) -> Select[Any]:
+    """Public, ready, recent: what any source may offer (the page re-checks each viewer)."""
+    return query.where(
+        Video.status == VideoStatus.READY.value,
+        Video.visibility.in_([Audience.PUBLIC.value, Audience.FOLLOWERS.value]),
+        Video.hidden_by_moderation.is_(False),
+        Video.published_at >= utcnow() - timedelta(days=RECENT_DAYS),
+    )
+
+
+def has_hashtag(session: AsyncSession, tag: str) -> Any:
+    """`videos.hashtags` (a JSON list) contains `tag`, in the session's dialect."""
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(Video.hashtags, JSONB).contains([tag])
+    each = func.json_each(Video.hashtags).table_valued("value")
+    return exists(select(1).select_from(each).where(each.c.value == tag))
+
+
+async def _ids(session: AsyncSession, query: Select[Any], source: str) -> list[Candidate]:
+    return [Candidate(vid, source) for vid in await session.scalars(query)]
+
+
+async def positive_videos(session: AsyncSession, user_id: str, limit: int = 30) -> list[str]:
+    """Videos the user liked or watched through most recently: seeds of co-engagement."""
+    liked = await session.scalars(
+        select(VideoLike.video_id)
+        .where(VideoLike.user_id == user_id)
+        .order_by(VideoLike.created_at.desc())
+        .limit(limit)
+    )
+    return list(liked)
+
+
+async def co_engagement(session: AsyncSession, seeds: Sequence[str]) -> list[Candidate]:
+    """People who liked what the viewer liked also liked these."""
+    if not seeds:
+        return []
+    likers = select(VideoLike.user_id).where(VideoLike.video_id.in_(seeds)).limit(500)
+    query = (
+        select(VideoLike.video_id)
+        .where(VideoLike.user_id.in_(likers), VideoLike.video_id.not_in(seeds))
+        .group_by(VideoLike.video_id)
+        .order_by(func.count().desc())
+        .limit(PER_SOURCE)
+    )
+    return await _ids(session, query, "coengagement")
+
+
+async def affinity(session: AsyncSession, taste: Taste) -> list[Candidate]:
+    """Recent videos of the hashtags, creators, categories and sounds the viewer likes."""
+    found: list[Candidate] = []
+
+    def top(weights: dict[str, float], n: int) -> list[str]:
+        return [k for k, v in sorted(weights.items(), key=lambda kv: -kv[1])[:n] if v > 0]
+
+    base = _playable(select(Video.id)).order_by(Video.published_at.desc())
+    for tag in top(taste.hashtags, 4):
+        found += await _ids(session, base.where(has_hashtag(session, tag)).limit(80), "affinity")
+    creators = top(taste.creators, 10)
+    if creators:
+        found += await _ids(session, base.where(Video.user_id.in_(creators)).limit(80), "affinity")
+    for category in top(taste.categories, 2):
+        found += await _ids(session, base.where(Video.category == category).limit(60), "affinity")
+    sounds = top(taste.sounds, 5)
+    if sounds:
+        found += await _ids(session, base.where(Video.sound_id.in_(sounds)).limit(40), "affinity")
+    return found
+
+
+async def following(session: AsyncSession, user_id: str) -> list[Candidate]:
+    followees = select(Follow.followee_id).where(Follow.follower_id == user_id)
+    query = (
+        _playable(select(Video.id))
+        .where(Video.user_id.in_(followees))
+        .order_by(Video.published_at.desc())
+        .limit(PER_SOURCE // 2)
+    )
+    return await _ids(session, query, "following")
+
+
+async def fresh(session: AsyncSession) -> list[Candidate]:
+    """Uploads of the last 24 hours (new creators get their boost in ranking)."""
+    query = (
+        _playable(select(Video.id))
+        .where(Video.published_at >= utcnow() - timedelta(hours=24))
+        .order_by(Video.published_at.desc())
+        .limit(PER_SOURCE)
+    )
+    return await _ids(session, query, "fresh")
+
+
+async def explore(session: AsyncSession, rng: random.Random) -> list[Candidate]:
+    """A few random stretches of the last month: cheap on the publish-time index."""
+    found: list[Candidate] = []
+    for _ in range(3):
+        start = utcnow() - timedelta(days=RECENT_DAYS * rng.random())
+        query = (
+            _playable(select(Video.id))
+            .where(Video.published_at >= start)
+            .order_by(Video.published_at)
+            .limit(30)
+        )
+        found += await _ids(session, query, "explore")
+    return found
+
+
+async def trending_now(rt: Runtime) -> list[Candidate]:
+    return [
+        Candidate(t.video_id, "trending") for t in await trending.trending_ids(rt, TimeRange.DAY)
+    ]
+
+
+async def in_own_session(
+    rt: Runtime, work: Callable[[AsyncSession], Awaitable[list[Candidate]]]
+) -> list[Candidate]:
+    async with rt.unit_of_work(write=False) as session:
+        return await work(session)
+
+
+# -- the viewer's taste ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Attributes:
+    creator_id: str
+    hashtags: tuple[str, ...]
+    category: str | None
+    sound_id: str | None
+
+
+async def attributes(session: AsyncSession, video_ids: Sequence[str]) -> dict[str, Attributes]:
+    if not video_ids:
+        return {}
+    rows = await session.execute(
+        select(Video.id, Video.user_id, Video.hashtags, Video.category, Video.sound_id).where(
+            Video.id.in_(list(set(video_ids)))
+        )
+    )
+    return {vid: Attributes(uid, tuple(tags or ()), cat, snd) for vid, uid, tags, cat, snd in rows}
+
+
+def apply_signals(taste: Taste, signals: Sequence[Signal], attrs: dict[str, Attributes]) -> None:
+    """Fold signals into a taste; "not interested" demotes the video's creator and hashtags."""
+    for signal in signals:
+        if signal.video_id is None:
+            taste.add(signal.weight, creator=signal.creator_id)
+            continue
+        found = attrs.get(signal.video_id)
+        if found is not None:
+            taste.add(
+                signal.weight,
+                hashtags=found.hashtags,
+                creator=found.creator_id,
+                category=found.category,
+                sound=found.sound_id,
+            )
+
+
+async def stored_signals(session: AsyncSession, user_id: str) -> list[Signal]:
+    """The user's lasting signals from the rows: likes, saves, follows, not-interested marks
+    and the last month's watches."""
+    since = utcnow() - timedelta(days=RECENT_DAYS)
+    found: list[Signal] = []
+    for kind, model in (("like", VideoLike), ("save", Save), ("not_interested", NotInterested)):
+        rows = await session.scalars(
+            select(model.video_id)
+            .where(model.user_id == user_id)
+            .order_by(model.created_at.desc())
+            .limit(200)
+        )
+        found += [Signal(kind, vid, None, 0.0) for vid in rows]
+    followees = await session.scalars(
+        select(Follow.followee_id).where(Follow.follower_id == user_id).limit(500)
+    )
+    found += [Signal("follow", None, creator, 0.0) for creator in followees]
+    watches = await session.execute(
+        select(WatchEvent.video_id, WatchEvent.watched_ms, WatchEvent.duration_ms)
+        .where(WatchEvent.user_id == user_id, WatchEvent.created_at >= since)
+        .order_by(WatchEvent.created_at.desc())
+        .limit(500)
+    )
+    for vid, watched, duration in watches:
+        if watched >= duration / 2:
+            found.append(Signal("watched", vid, None, 0.0))
+        elif watched < SKIP_UNDER_MS:
+            found.append(Signal("skipped", vid, None, 0.0))
+    return found
+
+
+async def build_taste(
+    session: AsyncSession, user_id: str | None, session_signals: Sequence[Signal]
+) -> tuple[Taste, set[str]]:
+    """The viewer's taste from stored and session signals, and the videos they turned down."""
+    signals = list(session_signals)
+    if user_id is not None:
+        signals += await stored_signals(session, user_id)
+    attrs = await attributes(session, [s.video_id for s in signals if s.video_id])
+    taste = Taste()
+    apply_signals(taste, signals, attrs)
+    rejected = {s.video_id for s in signals if s.video_id and s.kind == "not_interested"}
+    return taste, rejected
+
+
+# -- facts of candidates ---------------------------------------------------------------------
+
+
+async def facts_of(
+    session: AsyncSession, video_ids: Sequence[str]
+) -> tuple[dict[str, VideoFacts], dict[str, tuple[Video, User]]]:
+    """What ranking needs of each candidate (two queries), and the rows to check visibility."""
+    if not video_ids:
+        return {}, {}
+    ids = list(set(video_ids))
+    rows = (
+        await session.execute(
+            select(Video, User).join(User, User.id == Video.user_id).where(Video.id.in_(ids))
+        )
+    ).all()
+    since = utcnow() - timedelta(days=7)
+    through = func.sum(case((WatchEvent.watched_ms * 2 >= WatchEvent.duration_ms, 1), else_=0))
+    completion = {
+        vid: (float(done or 0) / total if total else 0.5)
+        for vid, done, total in await session.execute(
+            select(WatchEvent.video_id, through, func.count())
+            .where(WatchEvent.video_id.in_(ids), WatchEvent.created_at >= since)
+            .group_by(WatchEvent.video_id)
+        )
+    }
+    facts = {
+        video.id: VideoFacts(
+            video_id=video.id,
+            creator_id=owner.id,
+            creator_name=owner.username,
+            hashtags=tuple(video.hashtags or ()),
+            category=video.category,
+            sound_id=video.sound_id,
+            published_ts=(video.published_at or video.created_at).timestamp(),
+            views=video.view_count,
+            likes=video.like_count,
+            shares=video.share_count,
+            completion=completion.get(video.id, 0.5),
+            new_creator=owner.video_count <= NEW_CREATOR_VIDEOS,
+        )
+        for video, owner in rows
+    }
+    return facts, {video.id: (video, owner) for video, owner in rows}

@@ -1,0 +1,30 @@
+"""The sorted-set operations the feeds use, on both cache backends."""
+
+from __future__ import annotations
+
+from reelstack.runtime import Runtime
+
+
+async def test_sorted_set_orders_caps_and_filters(runtime: Runtime) -> None:
+    cache = runtime.cache
+    await cache.zadd("z", {"a": 1.0, "b": 3.0, "c": 2.0, "d": 2.0})
+    assert await cache.zrevrange("z") == [("b", 3.0), ("d", 2.0), ("c", 2.0), ("a", 1.0)]
+    assert await cache.zrevrange("z", max_score=2.0, limit=2) == [("d", 2.0), ("c", 2.0)]
+    assert await cache.zrevrange("z", min_score=2.5) == [("b", 3.0)]
+    await cache.zadd("z", {"e": 0.5, "f": 5.0}, cap=3)  # the lowest ones go
+    assert [m for m, _ in await cache.zrevrange("z")] == ["f", "b", "d"]
+    assert await cache.zscores("z", ["b", "a", "f"]) == [3.0, None, 5.0]
+    await cache.zrem("z", "b")
+    await cache.zremrangebyscore("z", 4.0, 10.0)
+    assert await cache.zrevrange("z") == [("d", 2.0)]
+    assert await cache.delete("z") == 1
+    assert await cache.zrevrange("z") == []
+    assert await cache.zscores("missing", ["x"]) == [None]
+
+
+async def test_one_member_into_many_sets(runtime: Runtime) -> None:
+    cache = runtime.cache
+    await cache.zadd("inbox:a", {"old": 1.0, "older": 0.5})
+    await cache.zadd_to_many(["inbox:a", "inbox:b"], "new", 2.0, cap=2)
+    assert [m for m, _ in await cache.zrevrange("inbox:a")] == ["new", "old"]
+    assert await cache.zrevrange("inbox:b") == [("new", 2.0)]

@@ -1,0 +1,166 @@
+"""For-You must-holds: no duplicates over ten pages, nothing the viewer may not see, seen
+videos stay away, no creator three times in a row, a page even when ranking breaks."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from reelstack.feed import for_you as for_you_module
+from reelstack.feed import signals
+from reelstack.feed.impressions import impression_log
+from reelstack.recommend import candidates
+from reelstack.runtime import Runtime
+from tests.factories import assert_problem, make_user
+from tests.integration.feed.helpers import count_selects, drain, follow, publish_video
+from tests.integration.recommend.world import URL, for_you, report_view, small_world
+
+
+async def ten_pages(client: httpx.AsyncClient, headers: dict[str, str]) -> list[dict]:  # type: ignore[type-arg]
+    videos, cursor = [], None
+    for _ in range(10):
+        body = await for_you(client, headers, page_size=8, **({"cursor": cursor} if cursor else {}))
+        videos += body["videos"]
+        cursor = body["next_cursor"]
+        if not body["has_more"]:
+            break
+    return videos
+
+
+async def test_ten_pages_repeat_nothing_and_never_run_one_creator_thrice(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    await small_world(runtime)
+    viewer = await make_user(runtime)
+    videos = await ten_pages(client, viewer.headers)
+    ids = [v["video_id"] for v in videos]
+    assert len(ids) == 80 and len(set(ids)) == len(ids)
+    creators = [v["user"]["user_id"] for v in videos]
+    assert all(len(set(creators[i : i + 3])) > 1 for i in range(len(creators) - 2))
+    assert all(v["reason"] for v in videos)
+
+
+async def test_private_and_followers_only_reach_only_who_may_see(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    await small_world(runtime, videos=80)
+    creator, fan, stranger = [await make_user(runtime) for _ in range(3)]
+    await follow(client, fan, creator)
+    hidden = {
+        await publish_video(runtime, creator, visibility="private", hashtags=("cooking",)),
+        await publish_video(runtime, creator, visibility="unlisted", hashtags=("cooking",)),
+    }
+    for_fans = await publish_video(runtime, creator, visibility="followers", hashtags=("cooking",))
+    stranger_ids = {v["video_id"] for v in await ten_pages(client, stranger.headers)}
+    fan_ids = {v["video_id"] for v in await ten_pages(client, fan.headers)}
+    assert not (hidden | {for_fans}) & stranger_ids
+    assert not hidden & fan_ids
+    assert for_fans in fan_ids  # fresh, and from someone they follow
+
+
+async def test_a_seen_video_does_not_come_back(runtime: Runtime, client: httpx.AsyncClient) -> None:
+    await small_world(runtime, videos=60)
+    viewer = await make_user(runtime)
+    first = await for_you(client, viewer.headers, page_size=5)
+    watched = first["videos"][0]["video_id"]
+    await report_view(client, viewer.headers, watched, 15000)
+    await runtime.cache.delete(signals.list_key(f"u:{viewer.id}"))  # a fresh list
+    later = {v["video_id"] for v in await ten_pages(client, viewer.headers)}
+    assert watched not in later
+    assert not {v["video_id"] for v in first["videos"]} & later
+
+
+async def test_not_interested_drops_the_video_and_demotes_its_creator(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    await small_world(runtime, videos=60)
+    viewer = await make_user(runtime)
+    first = await for_you(client, viewer.headers, page_size=5)
+    target = first["videos"][0]
+    r = await client.post(
+        f"/api/v1/videos/{target['video_id']}/not-interested", headers=viewer.headers
+    )
+    assert r.status_code == 204
+    await runtime.cache.delete(signals.list_key(f"u:{viewer.id}"))
+    later = await ten_pages(client, viewer.headers)
+    assert target["video_id"] not in {v["video_id"] for v in later}
+    r = await client.post("/api/v1/videos/nope/not-interested", headers=viewer.headers)
+    assert_problem(r, 404, "video_not_found")
+
+
+async def test_anonymous_viewers_are_kept_apart_by_session(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    await small_world(runtime, videos=60)
+    headers = {"X-Session-Id": "player-1"}
+    one = await for_you(client, headers, page_size=6)
+    two = await for_you(client, headers, page_size=6, cursor=one["next_cursor"])
+    ids = [v["video_id"] for v in one["videos"] + two["videos"]]
+    assert len(ids) == 12 and len(set(ids)) == 12
+
+
+async def test_a_broken_source_still_gives_a_page(
+    runtime: Runtime, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await small_world(runtime, videos=60)
+    viewer = await make_user(runtime)
+
+    async def broken(*args: object) -> list[candidates.Candidate]:
+        raise RuntimeError("the candidate store is down")
+
+    monkeypatch.setattr(for_you_module, "build_list", broken)
+    body = await for_you(client, viewer.headers, page_size=5)
+    assert len(body["videos"]) == 5
+    assert {v["reason"] for v in body["videos"]} <= {
+        "trending in your region",
+        "from someone you follow",
+    }
+
+
+async def test_pages_take_the_same_queries_and_impressions_are_logged(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    await small_world(runtime, videos=120)
+    viewer = await make_user(runtime)
+    await for_you(client, viewer.headers, page_size=2)  # builds the list
+
+    async def selects(size: int) -> int:
+        count, r = await count_selects(
+            runtime, lambda: client.get(URL, params={"page_size": size}, headers=viewer.headers)
+        )
+        assert len(r.json()["videos"]) == size
+        return count
+
+    assert await selects(3) == await selects(12)
+    await impression_log(runtime).flush()
+    from sqlalchemy import func, select
+
+    from reelstack.recommend.models import Impression
+
+    async with runtime.unit_of_work(write=False) as session:
+        logged = await session.scalar(select(func.count()).select_from(Impression))
+        features = await session.scalar(select(Impression.features).limit(1))
+    assert logged == 17
+    assert features is not None and "similarity" in features
+
+
+async def test_activity_rebuilds_the_list_before_the_next_page_is_asked_for(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    world = await small_world(runtime)
+    reader, lurker = await make_user(runtime), await make_user(runtime)
+    await for_you(client, reader.headers, page_size=5)  # a For-You reader: has a list
+    before = await for_you_module.stored_list(runtime, f"u:{reader.id}")
+    assert before is not None
+    cooking = [v for v, topic in world.topic_of_video.items() if topic == "cooking"][:3]
+    for video_id in cooking:
+        await report_view(client, reader.headers, video_id, 15000)
+        await report_view(client, lurker.headers, video_id, 15000)
+    await drain(runtime, timeout=15)
+    after = await for_you_module.stored_list(runtime, f"u:{reader.id}")
+    assert after is not None and after.version != before.version
+    top = after.entries[:10]
+    assert sum("cooking" in e.hashtags for e in top) >= 5, [e.hashtags for e in top]
+    assert {e.reason for e in top} & {"because you liked #cooking"}
+    # Someone who never opened For-You costs no rebuild: their first page builds the list.
+    assert await for_you_module.stored_list(runtime, f"u:{lurker.id}") is None
