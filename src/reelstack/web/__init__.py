@@ -1,0 +1,1 @@
+"""The browser app: built by Vite from `web/` into `static/`, served at `/`."""
