@@ -15,6 +15,7 @@ from reelstack.comments.router import router as comments_router
 from reelstack.config import Settings, load_settings
 from reelstack.deps import rate_limit_request
 from reelstack.errors import install_error_handlers
+from reelstack.feed.router import router as feed_router
 from reelstack.health import install_metrics
 from reelstack.health import router as health_router
 from reelstack.interactions import router as interactions
@@ -24,7 +25,10 @@ from reelstack.media.stream import router as playback_router
 from reelstack.media.tus import router as tus_router
 from reelstack.notifications import router as notifications
 from reelstack.runtime import Runtime, open_runtime
+from reelstack.search.router import router as search_router
 from reelstack.social.router import router as social_router
+from reelstack.sounds.router import router as sounds_router
+from reelstack.web.router import router as web_router
 
 API_PREFIX = "/api/v1"
 
@@ -73,9 +77,12 @@ def create_app(
     api.include_router(comments_router)
     api.include_router(accounts_router)
     api.include_router(social_router)
+    api.include_router(feed_router)
     api.include_router(videos_router)
     api.include_router(tus_router)
     api.include_router(notifications.router)
+    api.include_router(sounds_router)
+    api.include_router(search_router)
     app.include_router(api)
     # Playlists are fetched by players, several per video: behind tokens, not the rate limit.
     app.include_router(playback_router, prefix=API_PREFIX)
@@ -85,4 +92,6 @@ def create_app(
     app.include_router(media_files_router)
     # A shared video's public page: fetched by link-preview crawlers, outside the API.
     app.include_router(interactions.share_page_router)
+    # The browser app last: its shell answers the client-side routes, never an API path.
+    app.include_router(web_router)
     return app

@@ -189,6 +189,25 @@ def createadmin(
 
 
 @app.command()
+def demo(
+    users: Annotated[int, typer.Option(min=1, help="Viewers with hidden interests.")] = 200,
+    videos: Annotated[int, typer.Option(min=1, help="Videos, sharing a few real clips.")] = 2000,
+    clips: Annotated[int, typer.Option(min=0, help="Real clips to process and share.")] = 2,
+    seed: Annotated[int, typer.Option(help="Same seed, same world.")] = 7,
+) -> None:
+    """Build a demo community: topics, creators, viewers, follows, likes and watches."""
+    from reelstack.feed.demo import PASSWORD, run_demo
+
+    settings = _settings()
+    _logging(settings)
+    world = asyncio.run(run_demo(settings, users=users, videos=videos, clips=clips, seed=seed))
+    typer.echo(
+        f"{len(world.users)} viewers, {len(world.creators)} creators, {len(world.videos)} videos;"
+        f" every demo account's password is {PASSWORD!r}"
+    )
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     typer.echo(__version__)

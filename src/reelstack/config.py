@@ -121,6 +121,21 @@ class Settings(BaseSettings):
     # How stale a video's audience, status and owner's blocks may be when a view is recorded.
     view_visibility_cache_seconds: float = Field(default=5.0, ge=0, le=60)
 
+    # Feeds: creators with fewer followers push new videos into each follower's inbox (a capped
+    # list in the cache); bigger ones are pulled at read time.
+    fanout_threshold: int = Field(default=1000, ge=0)
+    feed_inbox_size: int = Field(default=800, ge=10, le=10_000)
+    trending_refresh_minutes: float = Field(default=5.0, gt=0, le=60)
+    for_you_list_size: int = Field(default=500, ge=20, le=5000)
+    for_you_refresh_minutes: float = Field(default=30.0, gt=0)
+    # A For-You reader's list is rebuilt this long after their first signal of a burst: the
+    # swipes of those seconds share one rebuild, done before the page after next is asked for.
+    for_you_rebuild_delay_seconds: float = Field(default=1.0, ge=0, le=60)
+    # How long candidate gathering may take before the page falls back to trending + following.
+    for_you_budget_seconds: float = Field(default=1.0, gt=0, le=30)
+    seen_filter_days: int = Field(default=30, ge=1, le=365)
+    ranker_min_training_rows: int = Field(default=200, ge=10)
+
     @model_validator(mode="after")
     def _check_production(self) -> Settings:
         if self.scale_out and self.secret_key is None:

@@ -116,3 +116,34 @@ class VideoViewed(Event):
     user_id: str | None
     watched_ms: int
     source: str
+
+
+@domain_event
+@dataclass(frozen=True)
+class SoundCreated(Event):
+    """A processed video's own audio became a sound others may reuse."""
+
+    name = "sound.created"
+    sound_id: str
+    video_id: str
+    user_id: str
+
+
+@domain_event
+@dataclass(frozen=True)
+class VideoUpdated(Event):
+    """A creator changed what a video says or who may see it (caption, description, hashtags,
+    category, visibility, comments)."""
+
+    name = "video.updated"
+    video_id: str
+    user_id: str
+
+
+@domain_event
+@dataclass(frozen=True)
+class ProfileUpdated(Event):
+    """A user changed their public profile (display name, bio, privacy)."""
+
+    name = "user.profile_updated"
+    user_id: str

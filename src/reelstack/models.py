@@ -7,7 +7,10 @@ from reelstack.db import Base
 from reelstack.interactions import models as interactions_models
 from reelstack.media import models as media_models
 from reelstack.notifications import models as notifications_models
+from reelstack.recommend import models as recommend_models
+from reelstack.search import models as search_models
 from reelstack.social import models as social_models
+from reelstack.sounds import models as sounds_models
 
 metadata = Base.metadata
 
@@ -19,5 +22,8 @@ __all__ = [
     "media_models",
     "metadata",
     "notifications_models",
+    "recommend_models",
+    "search_models",
     "social_models",
+    "sounds_models",
 ]

@@ -15,6 +15,7 @@ from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from reelstack.db import Database
+from reelstack.infra.search import is_unmodelled
 from reelstack.migrate import alembic_config, current_revision, head_revision
 from reelstack.models import metadata
 
@@ -22,7 +23,13 @@ from reelstack.models import metadata
 def schema_diff(connection: Any) -> list[Any]:
     """What autogenerate would write into a new migration: nothing, if the two agree."""
     context = MigrationContext.configure(
-        connection, opts={"compare_type": True, "compare_server_default": True}
+        connection,
+        opts={
+            "compare_type": True,
+            "compare_server_default": True,
+            # Full-text tables and indexes outside the models (FTS5, GIN expression indexes).
+            "include_name": lambda name, type_, parents: not is_unmodelled(name),
+        },
     )
     diff: list[Any] = compare_metadata(context, metadata)
     return diff

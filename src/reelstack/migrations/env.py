@@ -7,6 +7,7 @@ from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from reelstack.db import UTCDateTime
+from reelstack.infra.search import is_unmodelled
 from reelstack.models import metadata
 
 config = context.config
@@ -26,6 +27,8 @@ def run_on(connection) -> None:  # type: ignore[no-untyped-def]
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=render_item,
+        # Full-text tables and indexes outside the models are the migrations' own business.
+        include_name=lambda name, type_, parents: not is_unmodelled(name),
     )
     with context.begin_transaction():
         context.run_migrations()
