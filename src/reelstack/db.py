@@ -142,10 +142,21 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
+            # Every session ends in our own COMMIT or ROLLBACK (and SQLAlchemy rolls back any
+            # transaction still open when a connection closes), so the pool's extra rollback on
+            # return is pure cost: a hop to aiosqlite's thread that tripled the price of a
+            # short read transaction (bench/RESULTS.md).
             self.writer = create_async_engine(
-                url, echo=echo, pool_size=1, max_overflow=0, pool_timeout=60
+                url,
+                echo=echo,
+                pool_size=1,
+                max_overflow=0,
+                pool_timeout=60,
+                pool_reset_on_return=None,
             )
-            self.reader = create_async_engine(url, echo=echo, pool_size=8, max_overflow=8)
+            self.reader = create_async_engine(
+                url, echo=echo, pool_size=8, max_overflow=8, pool_reset_on_return=None
+            )
             _configure_sqlite(self.writer, immediate=True)
             _configure_sqlite(self.reader, immediate=False)
         else:
@@ -207,6 +218,7 @@ class Database:
     async def ping(self) -> None:
         async with self.reader.connect() as conn:
             await conn.execute(text("SELECT 1"))
+            await conn.rollback()
 
     async def dispose(self) -> None:
         await self.writer.dispose()
