@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,17 +36,20 @@ def resume_from(position_ms: int, duration_ms: int) -> float | None:
     return position_ms / 1000
 
 
+# Built once: every card of a feed page asks for its position.
+POSITIONS = select(WatchHistory.video_id, WatchHistory.position_ms, WatchHistory.duration_ms).where(
+    WatchHistory.user_id == bindparam("viewer"),
+    WatchHistory.video_id.in_(bindparam("ids", expanding=True)),
+)
+
+
 async def resume_positions(
     session: AsyncSession, viewer_id: str | None, video_ids: list[str]
 ) -> dict[str, float]:
     """Where the viewer stopped in each video they have a position for, in seconds."""
     if viewer_id is None or not video_ids:
         return {}
-    rows = await session.execute(
-        select(WatchHistory.video_id, WatchHistory.position_ms, WatchHistory.duration_ms).where(
-            WatchHistory.user_id == viewer_id, WatchHistory.video_id.in_(video_ids)
-        )
-    )
+    rows = await session.execute(POSITIONS, {"viewer": viewer_id, "ids": list(video_ids)})
     positions = {video_id: resume_from(position, duration) for video_id, position, duration in rows}
     return {video_id: seconds for video_id, seconds in positions.items() if seconds is not None}
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstack.accounts.models import User
@@ -141,6 +141,14 @@ def _decode(cursor: str | None) -> tuple[float, str]:
         ) from None
 
 
+# Built once: every page starts with the viewer's followees and their follower counts.
+FOLLOWEES = (
+    select(Follow.followee_id, User.follower_count)
+    .join(User, User.id == Follow.followee_id)
+    .where(Follow.follower_id == bindparam("viewer"))
+)
+
+
 async def following_page(
     rt: Runtime, session: AsyncSession, viewer: Viewer, page: PageParams
 ) -> Page:
@@ -148,15 +156,7 @@ async def following_page(
     videos published while the viewer pages land above the cursor, never inside the pages."""
     assert viewer.user_id is not None
     after = _decode(page.cursor)
-    followees = dict(
-        (
-            await session.execute(
-                select(Follow.followee_id, User.follower_count)
-                .join(User, User.id == Follow.followee_id)
-                .where(Follow.follower_id == viewer.user_id)
-            )
-        ).all()
-    )
+    followees = dict((await session.execute(FOLLOWEES, {"viewer": viewer.user_id})).all())
     threshold = rt.settings.fanout_threshold
     big = [uid for uid, count in followees.items() if count >= threshold]
     if await rt.cache.get(built_key(viewer.user_id)) is None:
@@ -165,7 +165,9 @@ async def following_page(
     chosen: list[FeedItem] = []
     rows: dict[str, tuple[Video, User]] = {}
     last = after
-    window = page.size * 2 + 10
+    # A few spare candidates per page: most pushed items are still visible, so one window
+    # (one hydration of ~page-size rows) usually fills the page; a short one takes another.
+    window = page.size + 5
     for _ in range(MAX_WINDOWS):
         candidates = await _merged_window(rt, session, viewer.user_id, big, last, window)
         if not candidates:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import Select, delete, select, update
+from sqlalchemy import Select, String, bindparam, delete, literal, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstack.accounts import service as accounts
@@ -58,24 +58,29 @@ async def is_saved(session: AsyncSession, user_id: str, video_id: str) -> bool:
     return found is not None
 
 
+# Built once: a feed page asks this for every card on it.
+LIKED_AND_SAVED = union_all(
+    select(literal("like", String), VideoLike.video_id).where(
+        VideoLike.user_id == bindparam("viewer"),
+        VideoLike.video_id.in_(bindparam("ids", expanding=True)),
+    ),
+    select(literal("save", String), Save.video_id).where(
+        Save.user_id == bindparam("viewer"), Save.video_id.in_(bindparam("ids", expanding=True))
+    ),
+)
+
+
 async def viewer_interactions(
     session: AsyncSession, viewer_id: str | None, video_ids: list[str]
 ) -> dict[str, UserInteraction]:
-    """Whether the viewer liked and saved each video: two queries for any number of videos."""
+    """Whether the viewer liked and saved each video: one query for any number of videos."""
     if viewer_id is None or not video_ids:
         return {video_id: UserInteraction() for video_id in video_ids}
-    liked = set(
-        await session.scalars(
-            select(VideoLike.video_id).where(
-                VideoLike.user_id == viewer_id, VideoLike.video_id.in_(video_ids)
-            )
-        )
-    )
-    saved = set(
-        await session.scalars(
-            select(Save.video_id).where(Save.user_id == viewer_id, Save.video_id.in_(video_ids))
-        )
-    )
+    rows = await session.execute(LIKED_AND_SAVED, {"viewer": viewer_id, "ids": list(video_ids)})
+    liked: set[str] = set()
+    saved: set[str] = set()
+    for kind, video_id in rows:
+        (liked if kind == "like" else saved).add(video_id)
     return {
         video_id: UserInteraction(liked=video_id in liked, saved=video_id in saved)
         for video_id in video_ids

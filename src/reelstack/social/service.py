@@ -6,7 +6,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, exists, func, literal, or_, select
+from sqlalchemy import (
+    Select,
+    String,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstack.accounts import service as accounts
@@ -29,48 +41,52 @@ class FollowState:
     follower_count: int
 
 
-async def _edges_between(
-    session: AsyncSession, source: Any, target: Any, viewer_id: str, ids: list[str]
-) -> list[tuple[str, str]]:
-    """(source, target) rows of one edge table linking the viewer and `ids`, either way."""
-    rows = await session.execute(
-        select(source, target).where(
-            or_(
-                and_(source == viewer_id, target.in_(ids)),
-                and_(target == viewer_id, source.in_(ids)),
-            )
-        )
+def _relations_query() -> Any:
+    """Every edge between the viewer and a list of users, each tagged with what it means for
+    the viewer: one statement (built once), each branch a primary- or unique-key lookup per id."""
+    viewer: Any = bindparam("viewer")
+    ids: Any = bindparam("ids", expanding=True)
+    return union_all(
+        select(literal("following", String), Follow.followee_id).where(
+            Follow.follower_id == viewer, Follow.followee_id.in_(ids)
+        ),
+        select(literal("followed_by", String), Follow.follower_id).where(
+            Follow.follower_id.in_(ids), Follow.followee_id == viewer
+        ),
+        select(literal("blocking", String), Block.blocked_id).where(
+            Block.blocker_id == viewer, Block.blocked_id.in_(ids)
+        ),
+        select(literal("blocked_by", String), Block.blocker_id).where(
+            Block.blocker_id.in_(ids), Block.blocked_id == viewer
+        ),
+        select(literal("requested", String), FollowRequest.target_id).where(
+            FollowRequest.requester_id == viewer, FollowRequest.target_id.in_(ids)
+        ),
     )
-    return [(a, b) for a, b in rows]
+
+
+RELATIONS = _relations_query()
 
 
 async def relationships(
     session: AsyncSession, viewer_id: str | None, other_ids: list[str]
 ) -> dict[str, Relationship]:
-    """The viewer's relationship to each user, in three queries whatever the list's length."""
+    """The viewer's relationship to each user, in one query whatever the list's length."""
     if viewer_id is None or not other_ids:
         return {uid: NO_RELATIONSHIP for uid in other_ids}
-    ids = list(set(other_ids))
-    follows = await _edges_between(session, Follow.follower_id, Follow.followee_id, viewer_id, ids)
-    blocks = await _edges_between(session, Block.blocker_id, Block.blocked_id, viewer_id, ids)
-    requested = set(
-        await session.scalars(
-            select(FollowRequest.target_id).where(
-                FollowRequest.requester_id == viewer_id, FollowRequest.target_id.in_(ids)
-            )
-        )
-    )
-    following = {b for a, b in follows if a == viewer_id}
-    followed_by = {a for a, b in follows if b == viewer_id}
-    blocking = {b for a, b in blocks if a == viewer_id}
-    blocked_by = {a for a, b in blocks if b == viewer_id}
+    edges: dict[str, set[str]] = {
+        kind: set() for kind in ("following", "followed_by", "blocking", "blocked_by", "requested")
+    }
+    rows = await session.execute(RELATIONS, {"viewer": viewer_id, "ids": list(set(other_ids))})
+    for kind, other in rows:
+        edges[kind].add(other)
     return {
         uid: Relationship(
-            is_following=uid in following,
-            is_followed_by=uid in followed_by,
-            follow_requested=uid in requested,
-            is_blocking=uid in blocking,
-            is_blocked_by=uid in blocked_by,
+            is_following=uid in edges["following"],
+            is_followed_by=uid in edges["followed_by"],
+            follow_requested=uid in edges["requested"],
+            is_blocking=uid in edges["blocking"],
+            is_blocked_by=uid in edges["blocked_by"],
         )
         for uid in other_ids
     }
