@@ -12,7 +12,7 @@ from reelstack.config import ConfigurationError, Settings
 from reelstack.errors import Unprocessable
 from reelstack.infra.ids import ID_LENGTH, looks_like_id, new_id
 from reelstack.infra.pagination import decode_cursor, encode_cursor
-from reelstack.infra.storage import StorageError, UrlSigner, validate_key
+from reelstack.infra.storage import StorageError, UrlMemo, UrlSigner, validate_key
 from reelstack.social.visibility import Audience, Relationship, can_view
 
 
@@ -48,6 +48,32 @@ def test_signed_media_urls_expire_and_cover_only_their_key() -> None:
     assert not signer.verify("avatars/u/2/small.webp", expires, sig, now=1030.0)  # other file
     assert not signer.verify("avatars/u/1/small.webp", expires + 3600, sig, now=1030.0)
     assert not UrlSigner(b"other" * 8).verify("avatars/u/1/small.webp", expires, sig, now=1030.0)
+
+
+def test_a_signed_url_is_reused_briefly_and_always_keeps_most_of_its_life(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pages signing the same poster again get the same URL (so browsers and CDNs cache it),
+    but only within a tenth of its lifetime (5 minutes at most): a reused URL still has 90 % of
+    its life left."""
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    memo, made = UrlMemo(), []
+
+    def make() -> str:
+        made.append(clock[0])
+        return f"url-{len(made)}"
+
+    first = memo.get("posters/a.jpg", 3600, make)
+    clock[0] += 299  # within 5 minutes (and a tenth of 3600 s): the same URL
+    assert memo.get("posters/a.jpg", 3600, make) == first
+    assert memo.get("posters/b.jpg", 3600, make) != first  # another object, its own URL
+    assert memo.get("posters/a.jpg", 60, make) != first  # another lifetime, its own URL
+    clock[0] += 2  # past the reuse window: signed again
+    assert memo.get("posters/a.jpg", 3600, make) not in {first}
+    short = memo.get("p/c.jpg", 20, make)
+    clock[0] += 2.5  # a 20 s URL is reused for 2 s at most
+    assert memo.get("p/c.jpg", 20, make) != short
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import hmac
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote, urlencode
@@ -97,6 +98,29 @@ def direct_uploads(storage: Storage) -> DirectUploads | None:
     return storage if isinstance(storage, DirectUploads) else None
 
 
+class UrlMemo:
+    """Signed URLs reused for a while: an object asked for again within a tenth of the URL's
+    lifetime (at most 5 minutes) gets the same URL, still valid for the rest of it. A feed page
+    then signs each poster once per few minutes instead of per request, and browsers and CDNs,
+    which cache by URL, see one URL per object."""
+
+    MAX_ENTRIES = 100_000
+
+    def __init__(self) -> None:
+        self._urls: dict[tuple[str, int], tuple[str, float]] = {}
+
+    def get(self, key: str, expires_in: int, make: Callable[[], str]) -> str:
+        now = time.monotonic()
+        hit = self._urls.get((key, expires_in))
+        if hit is not None and now - hit[1] < min(300.0, expires_in / 10):
+            return hit[0]
+        url = make()
+        if len(self._urls) >= self.MAX_ENTRIES:
+            self._urls.clear()
+        self._urls[(key, expires_in)] = (url, now)
+        return url
+
+
 class UrlSigner:
     """HMAC signatures for the media URLs the app serves itself in embedded mode."""
 
@@ -125,6 +149,7 @@ class LocalStorage:
         self.root = root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self._signer = signer
+        self._urls = UrlMemo()
 
     def path_for(self, key: str) -> Path:
         path = (self.root / validate_key(key)).resolve()
@@ -190,7 +215,9 @@ class LocalStorage:
         return count
 
     def signed_url(self, key: str, expires_in: int) -> str:
-        return self._signer.sign(validate_key(key), expires_in)
+        return self._urls.get(
+            key, expires_in, lambda: self._signer.sign(validate_key(key), expires_in)
+        )
 
     async def ping(self) -> None:
         if not os.access(self.root, os.W_OK):
@@ -204,6 +231,7 @@ class S3Storage:
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self._s3 = client
+        self._urls = UrlMemo()
 
     @classmethod
     def from_url(
@@ -306,12 +334,15 @@ class S3Storage:
         return exact + await asyncio.to_thread(remove_all)
 
     def signed_url(self, key: str, expires_in: int) -> str:
-        url: str = self._s3.generate_presigned_url(
-            "get_object",
-            Params={"Bucket": self.bucket, "Key": self._k(key)},
-            ExpiresIn=expires_in,
-        )
-        return url
+        def presign() -> str:
+            url: str = self._s3.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": self._k(key)},
+                ExpiresIn=expires_in,
+            )
+            return url
+
+        return self._urls.get(key, expires_in, presign)
 
     async def ping(self) -> None:
         await asyncio.to_thread(self._s3.head_bucket, Bucket=self.bucket)
