@@ -13,8 +13,9 @@ import json
 import logging
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from reelstack.accounts.models import User
@@ -23,11 +24,12 @@ from reelstack.feed import seen, signals
 from reelstack.feed.cards import FeedItem, listable, load_visible
 from reelstack.feed.impressions import impression_log
 from reelstack.feed.rerank import Slot, rerank
+from reelstack.infra.ids import new_id
 from reelstack.infra.pagination import PageParams, decode_cursor, encode_cursor
 from reelstack.media.models import Video
 from reelstack.media.service import Viewer
 from reelstack.recommend import candidates as sources
-from reelstack.recommend.features import Taste, VideoFacts, features, similarity
+from reelstack.recommend.features import FEATURES, Taste, VideoFacts, features, similarity
 from reelstack.recommend.ranker import current_ranker
 from reelstack.social import service as social
 
@@ -39,6 +41,10 @@ SOURCE_ORDER = ("following", "affinity", "coengagement", "trending", "fresh", "e
 SESSION_WEIGHT = 1.2  # how far this session's signals move a precomputed score
 WINDOW_FACTOR = 4
 MIN_WINDOW = 120  # deep enough that this session's taste finds its videos
+# Lists this process has decoded, by viewer, reused while the cache names the same version:
+# a page then reads one short key instead of decoding ~500 entries.
+DECODED_LISTS = 512
+_decoded: OrderedDict[str, StoredList] = OrderedDict()
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,18 @@ class Entry:
     hashtags: list[str]
     source: str
     reason: str
-    features: dict[str, float]
+    features: tuple[float, ...]  # in FEATURES order
+
+    def packed(self) -> list[Any]:
+        return [
+            self.video_id, self.score, self.creator_id, self.sound_id, self.category,
+            self.hashtags, self.source, self.reason, self.features,
+        ]  # fmt: skip
+
+    @classmethod
+    def unpacked(cls, row: list[Any]) -> Entry:
+        vid, score, creator, sound, category, hashtags, source, reason, values = row
+        return cls(vid, score, creator, sound, category, hashtags, source, reason, tuple(values))
 
 
 @dataclass(frozen=True)
@@ -139,23 +156,41 @@ async def build_list(rt: Runtime, viewer: Viewer, who: str) -> StoredList:
         values = features(facts[vid], taste, by_id[vid], now)
         entries[vid] = Entry(
             vid,
-            ranker.score(values),
+            round(ranker.score(values), 6),
             owner.id,
             video.sound_id,
             video.category,
             list(video.hashtags or ()),
             by_id[vid],
             reason_for(facts[vid], taste, by_id[vid]),
-            values,
+            tuple(round(values.get(name, 0.0), 4) for name in FEATURES),
         )
     ranked = sorted(entries.values(), key=lambda e: e.score, reverse=True)
     slots = rerank([_slot(e, e.score) for e in ranked], rt.settings.for_you_list_size)
-    stored = StoredList(str(int(now * 1000)), now, [entries[s.video_id] for s in slots])
+    stored = StoredList(new_id(), now, [entries[s.video_id] for s in slots])
     raw = json.dumps(
-        {"v": stored.version, "at": stored.built_at, "e": [asdict(e) for e in stored.entries]}
+        {"v": stored.version, "at": stored.built_at, "e": [e.packed() for e in stored.entries]},
+        separators=(",", ":"),
     )
-    await rt.cache.set(signals.list_key(who), raw, ttl=rt.settings.for_you_refresh_minutes * 60)
+    ttl = rt.settings.for_you_refresh_minutes * 60
+    # The list first, then the version that names it: a reader never finds a version whose
+    # list is not there yet.
+    await rt.cache.set(signals.list_key(who), raw, ttl=ttl)
+    await rt.cache.set(signals.version_key(who), stored.version, ttl=ttl)
+    _remember(who, stored)
     return stored
+
+
+def _remember(who: str, stored: StoredList) -> None:
+    _decoded[who] = stored
+    _decoded.move_to_end(who)
+    while len(_decoded) > DECODED_LISTS:
+        _decoded.popitem(last=False)
+
+
+async def drop_list(rt: Runtime, who: str) -> None:
+    """Forget the viewer's list: their next page builds a new one."""
+    await rt.cache.delete(signals.version_key(who), signals.list_key(who))
 
 
 def _slot(entry: Entry, score: float) -> Slot:
@@ -170,11 +205,21 @@ def _slot(entry: Entry, score: float) -> Slot:
 
 
 async def stored_list(rt: Runtime, who: str) -> StoredList | None:
+    """The viewer's current list: decoded here already if the cache names the same version."""
+    version = await rt.cache.get(signals.version_key(who))
+    if version is None:
+        return None
+    known = _decoded.get(who)
+    if known is not None and known.version == version:
+        _decoded.move_to_end(who)
+        return known
     raw = await rt.cache.get(signals.list_key(who))
     if raw is None:
         return None
     data = json.loads(raw)
-    return StoredList(data["v"], float(data["at"]), [Entry(**e) for e in data["e"]])
+    stored = StoredList(data["v"], float(data["at"]), [Entry.unpacked(e) for e in data["e"]])
+    _remember(who, stored)
+    return stored
 
 
 async def refresh_if_active(
@@ -221,13 +266,26 @@ def _decode(cursor: str | None) -> dict[str, Any]:
     return position
 
 
+async def _build_within_budget(rt: Runtime, viewer: Viewer, who: str) -> StoredList:
+    """Build the viewer's list for this page, or give up after the budget: the page then falls
+    back, and a job finishes the list for the next one."""
+    try:
+        async with asyncio.timeout(rt.settings.for_you_budget_seconds):
+            return await build_list(rt, viewer, who)
+    except TimeoutError:
+        if await rt.cache.add(f"feed:fy:building:{who}", "1", ttl=10):
+            payload = {"user_id": viewer.user_id, "who": who}
+            await rt.jobs.enqueue("feed.precompute_for_you", payload)
+        raise
+
+
 async def personal_page(rt: Runtime, viewer: Viewer, who: str, page: PageParams) -> Page:
     """A page cut from the precomputed list, adjusted by this session's signals."""
     position = _decode(page.cursor)
     stored = await stored_list(rt, who)
     recent = await signals.recent_signals(rt, who)
     if stored is None:
-        stored = await build_list(rt, viewer, who)
+        stored = await _build_within_budget(rt, viewer, who)
     else:
         await refresh_if_active(rt, viewer, who, stored.built_at, recent)
     start = position["p"] if position["v"] == stored.version else 0
@@ -297,7 +355,7 @@ def _log(rt: Runtime, viewer: Viewer, who: str, chosen: list[Entry], start: int)
                 "source": e.source,
                 "position": start + n,
                 "score": e.score,
-                "features": e.features,
+                "features": dict(zip(FEATURES, e.features, strict=True)),
             }
             for n, e in enumerate(chosen)
         ]
@@ -331,10 +389,12 @@ async def fallback_page(rt: Runtime, viewer: Viewer, who: str, page: PageParams)
 
 
 async def for_you_page(rt: Runtime, viewer: Viewer, who: str, page: PageParams) -> Page:
+    """The personal page, or trending + following when ranking errs or building the list
+    takes longer than the budget. Only building is timed: cutting a page from a built list is
+    cheaper than the fallback, so timing it out under load would only add work."""
     _decode(page.cursor)  # a malformed cursor is the client's error, not a ranking failure
     try:
-        async with asyncio.timeout(rt.settings.for_you_budget_seconds):
-            return await personal_page(rt, viewer, who, page)
+        return await personal_page(rt, viewer, who, page)
     except Exception:  # never fail: any error or timeout serves the fallback page
         log.exception("For-You fell back to trending + following")
     return await fallback_page(rt, viewer, who, page)

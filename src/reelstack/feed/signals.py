@@ -63,6 +63,11 @@ def list_key(who: str) -> str:
     return f"feed:fy:list:{who}"
 
 
+def version_key(who: str) -> str:
+    """The version of the viewer's list: a short key a page reads before the list itself."""
+    return f"feed:fy:version:{who}"
+
+
 def rebuild_key(who: str) -> str:
     return f"feed:fy:rebuild:{who}"
 
@@ -75,7 +80,7 @@ async def _record(rt: Runtime, who: str, member: str) -> None:
     delay = rt.settings.for_you_rebuild_delay_seconds
     if not await rt.cache.add(rebuild_key(who), "1", ttl=max(delay, 0.05)):
         return  # a rebuild is already scheduled after this signal
-    if await rt.cache.get(list_key(who)) is None:
+    if await rt.cache.get(version_key(who)) is None:
         return
     user_id = who.removeprefix("u:") if who.startswith("u:") else None
     await rt.jobs.enqueue(

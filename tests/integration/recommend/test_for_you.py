@@ -3,11 +3,13 @@ videos stay away, no creator three times in a row, a page even when ranking brea
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstack.feed import for_you as for_you_module
-from reelstack.feed import signals
 from reelstack.feed.impressions import impression_log
 from reelstack.recommend import candidates
 from reelstack.runtime import Runtime
@@ -64,7 +66,7 @@ async def test_a_seen_video_does_not_come_back(runtime: Runtime, client: httpx.A
     first = await for_you(client, viewer.headers, page_size=5)
     watched = first["videos"][0]["video_id"]
     await report_view(client, viewer.headers, watched, 15000)
-    await runtime.cache.delete(signals.list_key(f"u:{viewer.id}"))  # a fresh list
+    await for_you_module.drop_list(runtime, f"u:{viewer.id}")  # a fresh list
     later = {v["video_id"] for v in await ten_pages(client, viewer.headers)}
     assert watched not in later
     assert not {v["video_id"] for v in first["videos"]} & later
@@ -81,7 +83,7 @@ async def test_not_interested_drops_the_video_and_demotes_its_creator(
         f"/api/v1/videos/{target['video_id']}/not-interested", headers=viewer.headers
     )
     assert r.status_code == 204
-    await runtime.cache.delete(signals.list_key(f"u:{viewer.id}"))
+    await for_you_module.drop_list(runtime, f"u:{viewer.id}")
     later = await ten_pages(client, viewer.headers)
     assert target["video_id"] not in {v["video_id"] for v in later}
     r = await client.post("/api/v1/videos/nope/not-interested", headers=viewer.headers)
@@ -164,3 +166,29 @@ async def test_activity_rebuilds_the_list_before_the_next_page_is_asked_for(
     assert {e.reason for e in top} & {"because you liked #cooking"}
     # Someone who never opened For-You costs no rebuild: their first page builds the list.
     assert await for_you_module.stored_list(runtime, f"u:{lurker.id}") is None
+
+
+@pytest.mark.parametrize("settings_overrides", [{"for_you_budget_seconds": 0.3}])
+async def test_a_first_page_that_would_wait_gets_the_fallback_and_the_list_follows(
+    runtime: Runtime, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await small_world(runtime, videos=60)
+    viewer = await make_user(runtime)
+    fresh = candidates.fresh
+
+    async def slow_fresh(session: AsyncSession) -> list[candidates.Candidate]:
+        await asyncio.sleep(1.0)  # a source slower than the 0.3 s budget
+        return await fresh(session)
+
+    monkeypatch.setattr(candidates, "fresh", slow_fresh)
+    body = await for_you(client, viewer.headers, page_size=5)
+    assert len(body["videos"]) == 5
+    assert {v["reason"] for v in body["videos"]} <= {
+        "trending in your region",
+        "from someone you follow",
+    }
+    # The build carries on in a job; the next page is personal.
+    await drain(runtime, timeout=15)
+    assert await for_you_module.stored_list(runtime, f"u:{viewer.id}") is not None
+    later = await for_you(client, viewer.headers, page_size=5, cursor=body["next_cursor"])
+    assert later["videos"] and all(v["reason"] for v in later["videos"])
