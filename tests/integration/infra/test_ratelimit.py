@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from reelstack.accounts.security import Passwords
 from reelstack.app import create_app
@@ -21,10 +22,14 @@ from tests.factories import PASSWORD, assert_problem, make_user, register_over_h
 async def client_at(runtime: Runtime, ip: str) -> AsyncIterator[httpx.AsyncClient]:
     """Another HTTP client of the same deployment, connecting from address `ip`."""
     app = create_app(runtime=runtime)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=(ip, 40000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield c
+    async with app.router.lifespan_context(app), client_of(app, ip) as c:
+        yield c
+
+
+def client_of(app: FastAPI, ip: str) -> httpx.AsyncClient:
+    """A client of an app already started, connecting from address `ip`."""
+    transport = httpx.ASGITransport(app=app, client=(ip, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
 
 def assert_rate_limited(response: httpx.Response, window_seconds: int) -> None:
@@ -187,20 +192,23 @@ async def test_parallel_guesses_cannot_exceed_the_account_budget(runtime: Runtim
     # the budget consulted before argon2 and charged after, every one of them would get in.
     runtime.passwords = SlowPasswords(hold_seconds=0.5)
 
+    app = create_app(runtime=runtime)  # one API process; twenty addresses
+
     async def guess(i: int, password: str, start: asyncio.Event) -> httpx.Response:
-        async with client_at(runtime, f"198.51.100.{i}") as bot:
+        async with client_of(app, f"198.51.100.{i}") as bot:
             await start.wait()  # every guess leaves at the same moment
             return await login(bot, "target", password)
 
-    start = asyncio.Event()
-    guesses = [asyncio.create_task(guess(i, "wrong guess", start)) for i in range(1, 21)]
-    await asyncio.sleep(0.2)
-    start.set()
-    results = await asyncio.gather(*guesses)
-    codes = sorted(r.status_code for r in results)
-    assert codes == [401] * 3 + [429] * 17
-    assert runtime.passwords.verified == 3  # type: ignore[attr-defined]
-    # With the budget spent, even the right password waits for the window.
-    now = asyncio.Event()
-    now.set()
-    assert (await guess(99, PASSWORD, now)).status_code == 429
+    async with app.router.lifespan_context(app):
+        start = asyncio.Event()
+        guesses = [asyncio.create_task(guess(i, "wrong guess", start)) for i in range(1, 21)]
+        await asyncio.sleep(0.2)
+        start.set()
+        results = await asyncio.gather(*guesses)
+        codes = sorted(r.status_code for r in results)
+        assert codes == [401] * 3 + [429] * 17
+        assert runtime.passwords.verified == 3  # type: ignore[attr-defined]
+        # With the budget spent, even the right password waits for the window.
+        now = asyncio.Event()
+        now.set()
+        assert (await guess(99, PASSWORD, now)).status_code == 429
