@@ -122,9 +122,11 @@ def test_screenshots_of_feed_profile_upload_and_comments(
     shot("feed")
     page.get_by_role("button", name="Comments").first.click()
     dialog = page.get_by_role("dialog", name="comments")
-    dialog.get_by_label("Add a comment").fill("Lovely light #sunrise")
+    # Each viewport's viewer comments on the same video: its own words tell its comment apart.
+    words = f"Lovely light at {viewport} px #sunrise"
+    dialog.get_by_label("Add a comment").fill(words)
     dialog.get_by_role("button", name="Post").click()
-    expect(dialog.locator(".comment-text", has_text="Lovely light")).to_be_visible()
+    expect(dialog.locator(".comment-text", has_text=words)).to_have_count(1)
     shot("comments")
     page.keyboard.press("Escape")
     expect(dialog).to_have_count(0)
