@@ -144,8 +144,8 @@ class Database:
         if self.is_sqlite:
             # Every session ends in our own COMMIT or ROLLBACK (and SQLAlchemy rolls back any
             # transaction still open when a connection closes), so the pool's extra rollback on
-            # return is pure cost: a hop to aiosqlite's thread that tripled the price of a
-            # short read transaction (bench/RESULTS.md).
+            # return is redundant. Its cost is within the noise on a quiet machine
+            # (`bench/page_cost.py`, bench/RESULTS.md).
             self.writer = create_async_engine(
                 url,
                 echo=echo,
