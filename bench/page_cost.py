@@ -11,25 +11,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from common import CACHE, SERVE, fresh_dir, invoked_as, machine_report
-
-
-def build_world(data: Path, users: int, videos: int) -> None:
-    env = {**os.environ, "REELSTACK_DATA_DIR": str(data), "REELSTACK_MIGRATE_ON_START": "true"}
-    subprocess.run(
-        [str(SERVE), "demo", "--users", str(users), "--videos", str(videos), "--clips", "1"],
-        env=env,
-        cwd=data,
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+from common import CACHE, fresh_dir, invoked_as, machine_report
+from feeds import build_world
 
 
 async def page_costs(data: Path, pages: int, viewers: int) -> dict[str, float]:
