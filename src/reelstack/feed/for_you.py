@@ -228,7 +228,12 @@ async def refresh_if_active(
     """After activity newer than the list, rebuild it in the background (once at a time)."""
     if not newest or newest[0].at <= built_at:
         return
-    if await rt.cache.add(f"feed:fy:building:{who}", "1", ttl=10):
+    await _rebuild_in_background(rt, viewer, who)
+
+
+async def _rebuild_in_background(rt: Runtime, viewer: Viewer, who: str) -> None:
+    """Have a job rebuild the viewer's list, unless one is already at it."""
+    if await rt.cache.add(signals.building_key(who), "1", ttl=10):
         await rt.jobs.enqueue("feed.precompute_for_you", {"user_id": viewer.user_id, "who": who})
 
 
@@ -273,9 +278,7 @@ async def _build_within_budget(rt: Runtime, viewer: Viewer, who: str) -> StoredL
         async with asyncio.timeout(rt.settings.for_you_budget_seconds):
             return await build_list(rt, viewer, who)
     except TimeoutError:
-        if await rt.cache.add(f"feed:fy:building:{who}", "1", ttl=10):
-            payload = {"user_id": viewer.user_id, "who": who}
-            await rt.jobs.enqueue("feed.precompute_for_you", payload)
+        await _rebuild_in_background(rt, viewer, who)
         raise
 
 

@@ -68,6 +68,11 @@ def version_key(who: str) -> str:
     return f"feed:fy:version:{who}"
 
 
+def building_key(who: str) -> str:
+    """Held while a job rebuilds the viewer's list, so reads ask for one rebuild at a time."""
+    return f"feed:fy:building:{who}"
+
+
 def rebuild_key(who: str) -> str:
     return f"feed:fy:rebuild:{who}"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from reelstack.feed import for_you, trending
+from reelstack.feed import for_you, signals, trending
 from reelstack.infra.jobs import job
 from reelstack.media.service import Viewer
 
@@ -27,4 +27,4 @@ async def precompute_for_you(rt: Runtime, *, user_id: str | None, who: str) -> N
     try:
         await for_you.build_list(rt, Viewer(user_id), who)
     finally:
-        await rt.cache.delete(f"feed:fy:building:{who}")
+        await rt.cache.delete(signals.building_key(who))
