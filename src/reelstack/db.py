@@ -22,6 +22,7 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
 from reelstack.errors import AppError
+from reelstack.infra import sqlite_driver
 from reelstack.infra.ids import ID_LENGTH
 
 log = logging.getLogger(__name__)
@@ -153,9 +154,15 @@ class Database:
                 max_overflow=0,
                 pool_timeout=60,
                 pool_reset_on_return=None,
+                module=sqlite_driver.dbapi(),
             )
             self.reader = create_async_engine(
-                url, echo=echo, pool_size=8, max_overflow=8, pool_reset_on_return=None
+                url,
+                echo=echo,
+                pool_size=8,
+                max_overflow=8,
+                pool_reset_on_return=None,
+                module=sqlite_driver.dbapi(),
             )
             _configure_sqlite(self.writer, immediate=True)
             _configure_sqlite(self.reader, immediate=False)

@@ -1,0 +1,106 @@
+"""The embedded deployment's SQLite driver (one trip to aiosqlite's thread per statement) gives
+SQLAlchemy everything the stock adapter does: rows, counts, new ids, RETURNING, errors and
+streamed results."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from reelstack.db import Database
+from reelstack.infra import sqlite_driver
+
+metadata = MetaData()
+items = Table(
+    "items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String, unique=True, nullable=False),
+)
+
+
+@pytest.fixture
+async def engine(tmp_path: Path):  # type: ignore[no-untyped-def]
+    engine = create_async_engine(
+        f"sqlite+aiosqlite:///{tmp_path / 'driver.db'}", module=sqlite_driver.dbapi()
+    )
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    yield engine
+    await engine.dispose()
+
+
+async def test_rows_counts_ids_and_returning(engine) -> None:  # type: ignore[no-untyped-def]
+    async with engine.begin() as conn:
+        first = await conn.execute(insert(items).values(name="a"))
+        assert first.inserted_primary_key == (1,)
+        returned = await conn.execute(insert(items).values(name="b").returning(items.c.id))
+        assert returned.scalar_one() == 2
+        many = await conn.execute(insert(items), [{"name": "c"}, {"name": "d"}, {"name": "e"}])
+        assert many.rowcount == 3
+        changed = await conn.execute(
+            update(items).where(items.c.name.in_(["a", "b", "zz"])).values(name=items.c.name + "!")
+        )
+        assert changed.rowcount == 2
+        gone = await conn.execute(delete(items).where(items.c.name == "e"))
+        assert gone.rowcount == 1
+
+    async with engine.connect() as conn:
+        names = (await conn.execute(select(items.c.name).order_by(items.c.id))).scalars().all()
+        assert names == ["a!", "b!", "c", "d"]
+        empty = await conn.execute(select(items.c.id, items.c.name).where(items.c.id > 100))
+        assert list(empty.keys()) == ["id", "name"]
+        assert empty.all() == []
+        # fetchone / fetchmany on a result with more rows than asked for.
+        result = await conn.execute(select(items.c.id).order_by(items.c.id))
+        assert result.fetchone() == (1,)
+        assert result.fetchmany(2) == [(2,), (3,)]
+        assert result.fetchall() == [(4,)]
+
+
+async def test_errors_reach_the_caller_and_roll_back(engine) -> None:  # type: ignore[no-untyped-def]
+    async with engine.begin() as conn:
+        await conn.execute(insert(items).values(name="only"))
+    with pytest.raises(IntegrityError):
+        async with engine.begin() as conn:
+            await conn.execute(insert(items).values(name="kept-out"))
+            await conn.execute(insert(items).values(name="only"))
+    async with engine.connect() as conn:
+        names = (await conn.execute(select(items.c.name))).scalars().all()
+    assert names == ["only"]
+
+
+async def test_streamed_results(engine) -> None:  # type: ignore[no-untyped-def]
+    async with engine.begin() as conn:
+        await conn.execute(insert(items), [{"name": f"n{i:03}"} for i in range(250)])
+    async with engine.connect() as conn:
+        stream = await conn.stream(select(items.c.name).order_by(items.c.name))
+        seen = [row.name async for row in stream]
+    assert seen == [f"n{i:03}" for i in range(250)]
+
+
+async def test_the_application_database_uses_it_and_writes_do_not_interleave(
+    tmp_path: Path,
+) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'app.db'}")
+    try:
+        assert isinstance(db.writer.dialect.dbapi, sqlite_driver.OneTripDBAPI)
+        assert isinstance(db.reader.dialect.dbapi, sqlite_driver.OneTripDBAPI)
+        async with db.writer.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+
+        async def add(i: int) -> None:
+            async with db.write_sessions() as session, session.begin():
+                await session.execute(insert(items).values(name=f"w{i}"))
+
+        await asyncio.gather(*(add(i) for i in range(100)))
+        async with db.read_sessions() as session:
+            count = len((await session.execute(select(items.c.id))).all())
+        assert count == 100
+    finally:
+        await db.dispose()
