@@ -25,7 +25,7 @@ from reelstack.infra.counters import (
     RedisCounters,
 )
 from reelstack.infra.jobs import QUEUES, JobQueue, RedisJobQueue, SqliteJobQueue
-from reelstack.infra.ratelimit import LimitsRateLimiter, RateLimiter
+from reelstack.infra.ratelimit import LimitsRateLimiter, MemoryRateLimiter, RateLimiter
 from reelstack.infra.realtime import Broadcaster, MemoryBroadcaster, RedisBroadcaster
 from reelstack.infra.search import SearchBackend, build_search
 from reelstack.infra.storage import LocalStorage, S3Storage, Storage, UrlSigner
@@ -143,6 +143,7 @@ async def open_runtime(
     realtime: Broadcaster
     counters: Counters
     analytics: AnalyticsStream
+    limiter: RateLimiter
     if settings.redis_url:
         # Callers wait for a free connection instead of failing once the pool is in use.
         pool = BlockingConnectionPool.from_url(
@@ -183,7 +184,7 @@ async def open_runtime(
     else:
         cache = MemoryCache()
         realtime = MemoryBroadcaster()
-        limiter = LimitsRateLimiter.in_memory(enabled=settings.rate_limit_enabled)
+        limiter = MemoryRateLimiter(enabled=settings.rate_limit_enabled)
         jobs = SqliteJobQueue(
             settings.data_dir / "jobs.sqlite3",
             settings.job_poll_seconds,
