@@ -131,14 +131,16 @@ async def like(
     return LikeState(True, count)
 
 
-async def recent_likers(session: AsyncSession, video_id: str, since: datetime) -> list[str]:
-    """Who liked the video at or after `since` and still likes it, oldest like first."""
-    rows = await session.scalars(
-        select(VideoLike.user_id)
+async def recent_likes(
+    session: AsyncSession, video_id: str, since: datetime
+) -> list[tuple[str, datetime]]:
+    """Who liked the video at or after `since` and still likes it, and when; oldest first."""
+    rows = await session.execute(
+        select(VideoLike.user_id, VideoLike.created_at)
         .where(VideoLike.video_id == video_id, VideoLike.created_at >= since)
         .order_by(VideoLike.created_at, VideoLike.user_id)
     )
-    return list(rows)
+    return [(user_id, created_at) for user_id, created_at in rows]
 
 
 async def unlike(

@@ -7,7 +7,7 @@ safe to run twice: a notification is written once per subject while it is unread
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -45,28 +45,48 @@ async def _sees_video(session: AsyncSession, user_id: str, video_id: str) -> boo
 # A video's likes are told to its owner at most once a second, in one job: a popular video
 # costs one notification update per second, not one per like.
 LIKE_DIGEST = Coalescing(key=lambda event: event.video_id, seconds=1.0)
-# How far back a digest looks for likes; a like waits for its digest far less than this, unless
-# the notifications queue falls minutes behind.
+# How far back a digest looks for likes when it does not know where the last one stopped; a like
+# waits for its digest far less than this, unless the notifications queue falls minutes behind.
 LIKE_LOOKBACK = timedelta(minutes=10)
+# A digest reads from a little before the newest like the last one saw: a like is stamped when it
+# is inserted and may commit a moment later, after a digest that read past its stamp. Likes read
+# twice are not counted twice (`service.add_likes`).
+LIKE_DIGEST_OVERLAP = timedelta(seconds=5)
+
+
+def _digest_mark(video_id: str) -> str:
+    """The cache key holding the stamp of the newest like the video's last digest read."""
+    return f"notifications:like-digest:{video_id}"
 
 
 @event_handler(queue="notifications", coalesce=LIKE_DIGEST)
 async def notify_like(rt: Runtime, event: VideoLiked) -> None:
-    """The owner hears of the video's recent likes, gathered with its other likes."""
+    """The owner hears of the video's recent likes, gathered with its other likes. Each digest
+    reads only the likes since the last one (less the overlap), so its cost follows the likes
+    of the last second, not every like of the last ten minutes."""
     window = timedelta(seconds=rt.settings.notification_aggregation_window_seconds)
+    since = utcnow() - LIKE_LOOKBACK
+    mark = await rt.cache.get(_digest_mark(event.video_id))
+    if mark is not None:
+        since = max(since, datetime.fromisoformat(mark) - LIKE_DIGEST_OVERLAP)
     async with rt.unit_of_work() as session:
         if not await _sees_video(session, event.owner_id, event.video_id):
             return  # deleted or hidden from its owner (moderation) before this job ran
-        likers = await interactions.recent_likers(
-            session, event.video_id, since=utcnow() - LIKE_LOOKBACK
-        )
+        likes = await interactions.recent_likes(session, event.video_id, since=since)
         changed = await service.add_likes(
             session,
             event.owner_id,
             event.video_id,
-            likers,
+            [user_id for user_id, _ in likes],
             window,
             recounted_within=2 * LIKE_LOOKBACK,
+        )
+    if likes:
+        newest = max(stamp for _, stamp in likes)
+        await rt.cache.set(
+            _digest_mark(event.video_id),
+            newest.isoformat(),
+            ttl=LIKE_LOOKBACK.total_seconds(),
         )
     if changed:
         await delivery.push(rt, event.owner_id, [changed])

@@ -148,3 +148,39 @@ async def test_the_upsert_holds_under_many_concurrent_transactions(runtime: Runt
             await session.scalars(select(Notification).where(Notification.user_id == owner.id))
         )
     assert [(n.actor_count, n.is_open) for n in rows] == [(15, True)]
+
+
+async def test_a_digest_reads_on_from_where_the_last_one_stopped(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """A digest reads the likes since the last digest (less a few seconds), not every like of
+    the last ten minutes; without its mark it looks ten minutes back and counts no one twice."""
+    from reelstack.interactions.models import VideoLike
+    from reelstack.notifications.handlers import _digest_mark
+
+    owner = await make_user(runtime, "owner")
+    ana, ben, cat, dan = [await make_user(runtime, n) for n in ("ana", "ben", "cat", "dan")]
+    video_id = await make_video(runtime, owner)
+    await like(client, ana, video_id)
+    await wait_for(client, owner, lambda ns: len(ns) == 1)
+    await jobs_settled(runtime)
+    # A like stamped a minute before the last digest's newest like is past what the next
+    # digest reads (it would have been read by an earlier digest).
+    async with runtime.unit_of_work() as session:
+        session.add(
+            VideoLike(user_id=cat.id, video_id=video_id, created_at=utcnow() - timedelta(minutes=1))
+        )
+    await like(client, ben, video_id)
+    (note,) = await wait_for(client, owner, lambda ns: ns[0]["actor_count"] == 2)
+    await jobs_settled(runtime)
+    (note,) = await notifications_of(client, owner)
+    assert [a["username"] for a in note["actors"]] == ["ben", "ana"]
+
+    # With the mark gone, the next digest looks ten minutes back: it finds cat, and counts
+    # ana and ben, whom it reads again, once.
+    await runtime.cache.delete(_digest_mark(video_id))
+    await like(client, dan, video_id)
+    await wait_for(client, owner, lambda ns: ns[0]["actor_count"] == 4, "a count of 4")
+    await jobs_settled(runtime)
+    (note,) = await notifications_of(client, owner)
+    assert note["actor_count"] == 4
