@@ -41,6 +41,7 @@ SOURCE_ORDER = ("following", "affinity", "coengagement", "trending", "fresh", "e
 SESSION_WEIGHT = 1.2  # how far this session's signals move a precomputed score
 WINDOW_FACTOR = 4
 MIN_WINDOW = 120  # deep enough that this session's taste finds its videos
+LOW_WATER = 3  # pages left in the list when the next one is built in the background
 # Lists this process has decoded, by viewer, reused while the cache names the same version:
 # a page then reads one short key instead of decoding ~500 entries.
 DECODED_LISTS = 512
@@ -105,17 +106,20 @@ def reason_for(facts: VideoFacts, taste: Taste, source: str) -> str:
 
 
 async def _gather(
-    rt: Runtime, viewer: Viewer, taste: Taste, seeds: list[str]
+    rt: Runtime, viewer: Viewer, taste: Taste, seeds: list[str], after: str | None
 ) -> list[sources.Candidate]:
     """Every source at once, each in its own session; one that errs gives nothing."""
-    # Exploration differs per viewer and half hour, and is reproducible within them.
-    rng = random.Random(f"{viewer.user_id}:{int(time.time() // 1800)}")  # noqa: S311
+    # Exploration differs per viewer and half hour, and is reproducible within them; a list
+    # built because the viewer got to the end of the last one (`after`, its version) explores
+    # elsewhere and further, since the other sources mostly offer what they already saw.
+    rng = random.Random(f"{viewer.user_id}:{int(time.time() // 1800)}:{after or ''}")  # noqa: S311
+    stretches = sources.EXPLORE_STRETCHES * (4 if after else 1)
     work: list[Any] = [
         sources.in_own_session(rt, lambda s: sources.affinity(s, taste)),
         sources.in_own_session(rt, lambda s: sources.co_engagement(s, seeds)),
         sources.trending_now(rt),
         sources.in_own_session(rt, sources.fresh),
-        sources.in_own_session(rt, lambda s: sources.explore(s, rng)),
+        sources.in_own_session(rt, lambda s: sources.explore(s, rng, stretches)),
     ]
     if viewer.user_id is not None:
         user_id = viewer.user_id
@@ -130,14 +134,17 @@ async def _gather(
     return found
 
 
-async def build_list(rt: Runtime, viewer: Viewer, who: str) -> StoredList:
-    """Gather, rank and re-rank this viewer's candidates, and keep the list in the cache."""
+async def build_list(
+    rt: Runtime, viewer: Viewer, who: str, *, after: str | None = None
+) -> StoredList:
+    """Gather, rank and re-rank this viewer's candidates (none they have seen), and keep the
+    list in the cache. `after` is the version of a list the viewer got to the end of."""
     recent = await signals.recent_signals(rt, who)
     async with rt.unit_of_work(write=False) as session:
         await seen.ensure_built(rt, session, who, viewer.user_id)
         taste, rejected = await sources.build_taste(session, viewer.user_id, recent)
         seeds = await sources.positive_videos(session, viewer.user_id) if viewer.user_id else []
-    gathered = await _gather(rt, viewer, taste, seeds)
+    gathered = await _gather(rt, viewer, taste, seeds, after)
     by_id: dict[str, str] = {}
     for candidate in sorted(gathered, key=lambda c: SOURCE_ORDER.index(c.source)):
         by_id.setdefault(candidate.video_id, candidate.source)
@@ -231,10 +238,13 @@ async def refresh_if_active(
     await _rebuild_in_background(rt, viewer, who)
 
 
-async def _rebuild_in_background(rt: Runtime, viewer: Viewer, who: str) -> None:
+async def _rebuild_in_background(
+    rt: Runtime, viewer: Viewer, who: str, after: str | None = None
+) -> None:
     """Have a job rebuild the viewer's list, unless one is already at it."""
     if await rt.cache.add(signals.building_key(who), "1", ttl=10):
-        await rt.jobs.enqueue("feed.precompute_for_you", {"user_id": viewer.user_id, "who": who})
+        payload = {"user_id": viewer.user_id, "who": who, "after": after}
+        await rt.jobs.enqueue("feed.precompute_for_you", payload)
 
 
 def _session_taste(
@@ -271,32 +281,57 @@ def _decode(cursor: str | None) -> dict[str, Any]:
     return position
 
 
-async def _build_within_budget(rt: Runtime, viewer: Viewer, who: str) -> StoredList:
+async def _build_within_budget(
+    rt: Runtime, viewer: Viewer, who: str, after: str | None = None
+) -> StoredList:
     """Build the viewer's list for this page, or give up after the budget: the page then falls
     back, and a job finishes the list for the next one."""
     try:
         async with asyncio.timeout(rt.settings.for_you_budget_seconds):
-            return await build_list(rt, viewer, who)
+            return await build_list(rt, viewer, who, after=after)
     except TimeoutError:
-        await _rebuild_in_background(rt, viewer, who)
+        await _rebuild_in_background(rt, viewer, who, after)
         raise
 
 
 async def personal_page(rt: Runtime, viewer: Viewer, who: str, page: PageParams) -> Page:
-    """A page cut from the precomputed list, adjusted by this session's signals."""
+    """A page cut from the precomputed list, adjusted by this session's signals. The feed does
+    not end with the list: a viewer who gets to its end (or finds nothing unseen left in it)
+    gets a new list built without what they have seen, and pages on from its start."""
     position = _decode(page.cursor)
     stored = await stored_list(rt, who)
     recent = await signals.recent_signals(rt, who)
+    built_now = stored is None
     if stored is None:
         stored = await _build_within_budget(rt, viewer, who)
     else:
         await refresh_if_active(rt, viewer, who, stored.built_at, recent)
     start = position["p"] if position["v"] == stored.version else 0
+    cut = await _cut(rt, viewer, who, stored, start, page, position["c"], recent)
+    if cut is None and not built_now:
+        stored = await _build_within_budget(rt, viewer, who, after=stored.version)
+        cut = await _cut(rt, viewer, who, stored, 0, page, position["c"], recent)
+    return cut or Page([], {}, None)
+
+
+async def _cut(
+    rt: Runtime,
+    viewer: Viewer,
+    who: str,
+    stored: StoredList,
+    start: int,
+    page: PageParams,
+    previous_creators: list[str],
+    recent: Sequence[signals.Signal],
+) -> Page | None:
+    """The page from `start` on in the list, or None when nothing unseen is left in it."""
     by_id = {e.video_id: e for e in stored.entries}
     # The whole session counts, not only what came after the list: a rebuilt list holds none
     # of the videos the session reacted to (they are seen), and their taste must carry over.
     taste, unknown = _session_taste(recent, 0.0, by_id)
-    before = [Slot(f"prev{i}", 0, c, None, None, False) for i, c in enumerate(position["c"][-2:])]
+    before = [
+        Slot(f"prev{i}", 0, c, None, None, False) for i, c in enumerate(previous_creators[-2:])
+    ]
     chosen: list[Entry] = []
     rows: dict[str, tuple[Video, User]] = {}
     async with rt.unit_of_work(write=False) as session:
@@ -320,12 +355,15 @@ async def personal_page(rt: Runtime, viewer: Viewer, who: str, page: PageParams)
     while end < len(stored.entries) and stored.entries[end].video_id in gone:
         end += 1
     if not chosen:
-        return Page([], {}, None)
+        return None
     await seen.mark_seen(rt, who, list(served))
     _log(rt, viewer, who, chosen, start)
+    if len(stored.entries) - end < LOW_WATER * page.size:
+        # Almost through the list: the next one is built before it is asked for.
+        await _rebuild_in_background(rt, viewer, who, stored.version)
     creators = [e.creator_id for e in chosen][-2:]
-    more = end < len(stored.entries)
-    cursor = encode_cursor({"v": stored.version, "p": end, "c": creators}) if more else None
+    # Past the list's end the cursor still goes on: the next page starts a new list.
+    cursor = encode_cursor({"v": stored.version, "p": end, "c": creators})
     items = [FeedItem(e.video_id, e.reason, e.source) for e in chosen]
     return Page(items, {e.video_id: rows[e.video_id] for e in chosen}, cursor)
 

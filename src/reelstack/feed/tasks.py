@@ -22,9 +22,12 @@ async def refresh_trending(rt: Runtime) -> None:
 
 
 @job("feed.precompute_for_you", queue="feed", retries=1)
-async def precompute_for_you(rt: Runtime, *, user_id: str | None, who: str) -> None:
-    """Rebuild one viewer's For-You list after their activity."""
+async def precompute_for_you(
+    rt: Runtime, *, user_id: str | None, who: str, after: str | None = None
+) -> None:
+    """Rebuild one viewer's For-You list after their activity, or as they near its end
+    (`after`: the version of that list)."""
     try:
-        await for_you.build_list(rt, Viewer(user_id), who)
+        await for_you.build_list(rt, Viewer(user_id), who, after=after)
     finally:
         await rt.cache.delete(signals.building_key(who))

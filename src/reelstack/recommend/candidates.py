@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 PER_SOURCE = 200
 RECENT_DAYS = 30
 NEW_CREATOR_VIDEOS = 3
+EXPLORE_STRETCHES = 3
 
 
 @dataclass(frozen=True)
@@ -132,10 +133,12 @@ async def fresh(session: AsyncSession) -> list[Candidate]:
     return await _ids(session, query, "fresh")
 
 
-async def explore(session: AsyncSession, rng: random.Random) -> list[Candidate]:
+async def explore(
+    session: AsyncSession, rng: random.Random, stretches: int = EXPLORE_STRETCHES
+) -> list[Candidate]:
     """A few random stretches of the last month: cheap on the publish-time index."""
     found: list[Candidate] = []
-    for _ in range(3):
+    for _ in range(stretches):
         start = utcnow() - timedelta(days=RECENT_DAYS * rng.random())
         query = (
             _playable(select(Video.id))

@@ -42,6 +42,27 @@ async def test_ten_pages_repeat_nothing_and_never_run_one_creator_thrice(
     assert all(v["reason"] for v in videos)
 
 
+@pytest.mark.parametrize("settings_overrides", [{"for_you_list_size": 20}])
+async def test_the_feed_goes_on_past_the_end_of_a_list(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    """A viewer who scrolls through their whole precomputed list gets a new one, without what
+    they have seen, instead of an empty feed."""
+    await small_world(runtime)
+    viewer = await make_user(runtime)
+    served: list[str] = []
+    cursor = None
+    for _ in range(12):  # 96 videos from lists of 20
+        body = await for_you(
+            client, viewer.headers, page_size=8, **({"cursor": cursor} if cursor else {})
+        )
+        assert body["videos"] and body["has_more"], f"the feed ended after {len(served)} videos"
+        served += [v["video_id"] for v in body["videos"]]
+        cursor = body["next_cursor"]
+    assert len(served) >= 80
+    assert len(set(served)) == len(served)
+
+
 async def test_private_and_followers_only_reach_only_who_may_see(
     runtime: Runtime, client: httpx.AsyncClient
 ) -> None:
