@@ -18,6 +18,7 @@ from reelstack.feed.cards import FeedItem, load_visible
 from reelstack.infra.cache import INF
 from reelstack.infra.pagination import PageParams, decode_cursor, encode_cursor
 from reelstack.media.models import Video, VideoStatus
+from reelstack.media.newest import newest_of
 from reelstack.media.service import Viewer
 from reelstack.social.models import Follow
 from reelstack.social.visibility import Audience
@@ -98,10 +99,10 @@ async def backfill_followed(rt: Runtime, follower_id: str, followee_id: str) -> 
         await rt.cache.zadd(inbox_key(follower_id), members, cap=rt.settings.feed_inbox_size)
 
 
-def _listable_videos(
-    user_ids: list[str], before: datetime | None = None
-) -> Select[str, datetime | None]:
-    query = (
+def _listable_videos(user_ids: list[str]) -> Select[str, datetime | None]:
+    """Videos of these creators a follower may find, newest first (for refilling inboxes:
+    small creators, few videos each)."""
+    return (
         select(Video.id, Video.published_at)
         .where(
             Video.user_id.in_(user_ids),
@@ -111,9 +112,6 @@ def _listable_videos(
         )
         .order_by(Video.published_at.desc(), Video.id.desc())
     )
-    if before is not None:
-        query = query.where(Video.published_at <= before)
-    return query
 
 
 async def rebuild_inbox(
@@ -205,7 +203,15 @@ async def _merged_window(
         before = None
         if after[0] != INF:
             before = datetime.fromtimestamp(after[0], UTC) + timedelta(milliseconds=1)
-        pulled = await session.execute(_listable_videos(big_creators, before).limit(limit + 1))
-        merged.update({vid: position_of(at) for vid, at in pulled if at is not None})
+        pulled = await newest_of(
+            session,
+            Video.user_id,
+            big_creators,
+            Video.status == VideoStatus.READY.value,
+            Video.visibility.in_(FOLLOWER_AUDIENCES),
+            limit=limit + 1,
+            before=before,
+        )
+        merged.update({vid: position_of(at) for vid, at in pulled})
     ordered = sorted(((s, v) for v, s in merged.items() if (s, v) < after), reverse=True)
     return ordered[:limit]

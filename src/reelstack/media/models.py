@@ -56,6 +56,9 @@ class Video(Base):
         Index("ix_videos_user_id_created_at", "user_id", "created_at", "id"),
         Index("ix_videos_job_state_lease_until", "job_state", "lease_until"),
         Index("ix_videos_sound_id_created_at", "sound_id", "created_at", "id"),
+        # Feeds read a creator's (a sound's) videos newest first: see `media.newest`.
+        Index("ix_videos_user_id_published_at", "user_id", "published_at", "id"),
+        Index("ix_videos_sound_id_published_at", "sound_id", "published_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(IdColumn(), primary_key=True, default=new_id)

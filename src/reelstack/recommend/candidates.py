@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, case, cast, exists, func, select
+from sqlalchemy import ColumnElement, Select, case, cast, exists, func, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +22,7 @@ from reelstack.feed.schemas import TimeRange
 from reelstack.feed.signals import SKIP_UNDER_MS, Signal
 from reelstack.interactions.models import Save, VideoLike
 from reelstack.media.models import Video, VideoStatus
+from reelstack.media.newest import newest_of
 from reelstack.recommend.features import Taste, VideoFacts
 from reelstack.recommend.models import NotInterested
 from reelstack.social.models import Follow
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 PER_SOURCE = 200
 RECENT_DAYS = 30
 NEW_CREATOR_VIDEOS = 3
+MAX_FOLLOWEES = 2000  # the newest of this many followed accounts feed the following source
 EXPLORE_STRETCHES = 3
 
 
@@ -42,14 +44,27 @@ class Candidate:
     source: str
 
 
-def _playable(query: Select[Any]) -> Select[Any]:
+def _playable_now() -> list[ColumnElement[bool]]:
     """Public, ready, recent: what any source may offer (the page re-checks each viewer)."""
-    return query.where(
+    return [
         Video.status == VideoStatus.READY.value,
         Video.visibility.in_([Audience.PUBLIC.value, Audience.FOLLOWERS.value]),
         Video.hidden_by_moderation.is_(False),
         Video.published_at >= utcnow() - timedelta(days=RECENT_DAYS),
-    )
+    ]
+
+
+def _playable(query: Select[Any]) -> Select[Any]:
+    return query.where(*_playable_now())
+
+
+async def _newest(
+    session: AsyncSession, key: Any, values: Sequence[str], limit: int, source: str
+) -> list[Candidate]:
+    """The newest playable videos of these creators or sounds, each read from its own index
+    range (see `media.newest`)."""
+    rows = await newest_of(session, key, values, *_playable_now(), limit=limit)
+    return [Candidate(vid, source) for vid, _ in rows]
 
 
 def has_hashtag(session: AsyncSession, tag: str) -> Any:
@@ -100,26 +115,21 @@ async def affinity(session: AsyncSession, taste: Taste) -> list[Candidate]:
     base = _playable(select(Video.id)).order_by(Video.published_at.desc())
     for tag in top(taste.hashtags, 4):
         found += await _ids(session, base.where(has_hashtag(session, tag)).limit(80), "affinity")
-    creators = top(taste.creators, 10)
-    if creators:
-        found += await _ids(session, base.where(Video.user_id.in_(creators)).limit(80), "affinity")
+    found += await _newest(session, Video.user_id, top(taste.creators, 10), 80, "affinity")
     for category in top(taste.categories, 2):
         found += await _ids(session, base.where(Video.category == category).limit(60), "affinity")
-    sounds = top(taste.sounds, 5)
-    if sounds:
-        found += await _ids(session, base.where(Video.sound_id.in_(sounds)).limit(40), "affinity")
+    found += await _newest(session, Video.sound_id, top(taste.sounds, 5), 40, "affinity")
     return found
 
 
 async def following(session: AsyncSession, user_id: str) -> list[Candidate]:
-    followees = select(Follow.followee_id).where(Follow.follower_id == user_id)
-    query = (
-        _playable(select(Video.id))
-        .where(Video.user_id.in_(followees))
-        .order_by(Video.published_at.desc())
-        .limit(PER_SOURCE // 2)
+    followees = await session.scalars(
+        select(Follow.followee_id)
+        .where(Follow.follower_id == user_id)
+        .order_by(Follow.created_at.desc())
+        .limit(MAX_FOLLOWEES)
     )
-    return await _ids(session, query, "following")
+    return await _newest(session, Video.user_id, list(followees), PER_SOURCE // 2, "following")
 
 
 async def fresh(session: AsyncSession) -> list[Candidate]:
