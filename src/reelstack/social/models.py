@@ -14,6 +14,8 @@ class Follow(Base):
     __table_args__ = (
         Index("ix_follows_followee_created", "followee_id", "created_at"),
         Index("ix_follows_follower_created", "follower_id", "created_at"),
+        # Fan-out and new-post notifications walk a creator's followers in id order.
+        Index("ix_follows_followee_follower", "followee_id", "follower_id"),
     )
 
     follower_id: Mapped[str] = mapped_column(
