@@ -1,9 +1,12 @@
 """Feed reads and fan-out: For-You and following pages (20 items, real database and cache) at
 64 connections against a bare FastAPI endpoint returning the same 20-item payload, in the same
-run; then the cost of fanning a new video out to 1K..N followers.
+run; then the cost of pushing a new video to 1K..N followers (memory cache, and Redis with
+`--redis-url`), and what the default hybrid does instead for a creator that big (the post's
+fan-out job, and a follower's page that pulls the creator's videos at read time).
 
     .venv/bin/python bench/feeds.py --videos 10000 --seconds 20
-    .venv/bin/python bench/feeds.py --videos 1000000 ...   (building 1M rows takes a while)
+    .venv/bin/python bench/feeds.py --videos 1000000 --fan-out 1000,1000000 \
+        --redis-url redis://127.0.0.1:6379/0   (the world builds in ~3 min, the followers in ~5)
 """
 
 from __future__ import annotations
@@ -126,61 +129,132 @@ def row(name: str, lat: list[float], errors: int, seconds: float, base_rps: floa
     )
 
 
-async def fan_out_costs(data: Path, sizes: list[int]) -> list[tuple[int, float]]:
-    """Seconds to push one video into 1K.. followers' inboxes (in-process, embedded cache)."""
-    from sqlalchemy import insert, select
+async def _add_followers(rt: Any, creator_id: str, have: int, size: int) -> None:
+    """Followers `have`..`size` of the creator, inserted straight into the database."""
+    from sqlalchemy import insert, update
 
     from reelstack.accounts.models import User
-    from reelstack.config import Settings
     from reelstack.db import utcnow
-    from reelstack.feed.following import fan_out_to_followers
     from reelstack.infra.ids import new_id
+    from reelstack.social.models import Follow
+
+    now = utcnow()
+    for start in range(have, size, 5000):
+        chunk = [
+            {
+                "id": new_id(), "username": f"f{start + i}_{os.getpid()}"[:30],
+                "email": f"f{start + i}_{os.getpid()}@example.com", "password_hash": "x",
+                "display_name": "f", "bio": "", "role": "user", "is_verified": False,
+                "is_private": False, "is_active": True, "follower_count": 0,
+                "following_count": 1, "video_count": 0, "total_likes": 0,
+                "created_at": now, "updated_at": now,
+            }
+            for i in range(min(5000, size - start))
+        ]  # fmt: skip
+        async with rt.unit_of_work() as session:
+            await session.execute(insert(User), chunk)
+            await session.execute(
+                insert(Follow),
+                [
+                    {"follower_id": r["id"], "followee_id": creator_id, "created_at": now}
+                    for r in chunk
+                ],
+            )
+    async with rt.unit_of_work() as session:
+        await session.execute(
+            update(User)
+            .where(User.id == creator_id)
+            .values(follower_count=User.follower_count + size - have)
+        )
+
+
+async def _drop_prefix(url: str, prefix: str) -> None:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url)
+    try:
+        batch = []
+        async for key in client.scan_iter(match=prefix + "*", count=10_000):
+            batch.append(key)
+            if len(batch) >= 10_000:
+                await client.unlink(*batch)
+                batch = []
+        if batch:
+            await client.unlink(*batch)
+    finally:
+        await client.aclose()
+
+
+async def fan_out_costs(
+    data: Path, sizes: list[int], redis_url: str | None
+) -> tuple[list[tuple[str, int, float]], list[tuple[int, float, float, int]]]:
+    """Pushing one video into 1K.. followers' inboxes (forced: threshold out of reach), in the
+    embedded memory cache and, given `redis_url`, in Redis; then what the default hybrid does
+    for the same creator: the post's fan-out job (a pull creator: it pushes nothing) and a
+    follower's following page, which merges the creator's videos at read time."""
+    from sqlalchemy import select
+
+    from reelstack.config import Settings
+    from reelstack.feed.following import fan_out_to_followers, following_page
+    from reelstack.infra.pagination import PageParams
     from reelstack.media.models import Video
+    from reelstack.media.service import Viewer
     from reelstack.runtime import open_runtime
     from reelstack.social.models import Follow
 
-    settings = Settings(data_dir=data, fanout_threshold=10**9)
-    results = []
-    async with open_runtime(settings) as rt:
+    caches = [("memory", None)] + ([("Redis", redis_url)] if redis_url else [])
+    pushed: list[tuple[str, int, float]] = []
+    pulled: list[tuple[int, float, float, int]] = []
+    have = 0
+    async with open_runtime(Settings(data_dir=data)) as rt:
         async with rt.unit_of_work(write=False) as session:
             video = await session.scalar(
                 select(Video).where(Video.status == "ready", Video.visibility == "public").limit(1)
             )
         assert video is not None
-        now = utcnow()
-        have = 0
         for size in sizes:
-            rows = [
-                {
-                    "id": new_id(), "username": f"f{have + i}_{os.getpid()}"[:30],
-                    "email": f"f{have + i}_{os.getpid()}@example.com", "password_hash": "x",
-                    "display_name": "f", "bio": "", "role": "user", "is_verified": False,
-                    "is_private": False, "is_active": True, "follower_count": 0,
-                    "following_count": 1, "video_count": 0, "total_likes": 0,
-                    "created_at": now, "updated_at": now,
-                }
-                for i in range(size - have)
-            ]  # fmt: skip
-            for start in range(0, len(rows), 5000):
-                chunk = rows[start : start + 5000]
-                async with rt.unit_of_work() as session:
-                    await session.execute(insert(User), chunk)
-                    await session.execute(
-                        insert(Follow),
-                        [
-                            {
-                                "follower_id": r["id"],
-                                "followee_id": video.user_id,
-                                "created_at": now,
-                            }
-                            for r in chunk
-                        ],
-                    )
+            await _add_followers(rt, video.user_id, have, size)
             have = size
+            for name, url in caches:
+                prefix = f"bench-fan-out-{os.getpid()}:"
+                forced = Settings(
+                    data_dir=data,
+                    fanout_threshold=10**9,
+                    redis_url=url,
+                    redis_prefix=prefix,
+                    secret_key="bench-fan-out-" + "x" * 32 if url else None,
+                )
+                async with open_runtime(forced) as push_rt:
+                    started = time.perf_counter()
+                    reached = await fan_out_to_followers(push_rt, video.id)
+                    pushed.append((name, reached, time.perf_counter() - started))
+                if url:
+                    await _drop_prefix(url, prefix)
+            # The default threshold: a creator this big is pulled by its followers.
             started = time.perf_counter()
             reached = await fan_out_to_followers(rt, video.id)
-            results.append((reached, time.perf_counter() - started))
-    return results
+            post = time.perf_counter() - started
+            async with rt.unit_of_work(write=False) as session:
+                follower = await session.scalar(
+                    select(Follow.follower_id).where(Follow.followee_id == video.user_id).limit(1)
+                )
+            assert follower is not None
+            viewer = Viewer(user_id=follower)
+            async with rt.unit_of_work(write=False) as session:  # first page builds the inbox
+                await following_page(rt, session, viewer, PageParams(size=20, cursor=None))
+            rounds = 50
+            started = time.perf_counter()
+            for _ in range(rounds):
+                async with rt.unit_of_work(write=False) as session:
+                    page = await following_page(
+                        rt, session, viewer, PageParams(size=20, cursor=None)
+                    )
+            page_ms = (time.perf_counter() - started) / rounds * 1000
+            assert video.id in page.rows or len(page.items) == 20, (
+                "the big creator's video is missing"
+            )
+            pulled.append((pushed[-1][1], post, page_ms, reached))
+    return pushed, pulled
 
 
 def main() -> None:
@@ -191,6 +265,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--fan-out", default="1000,10000,100000")
+    parser.add_argument(
+        "--redis-url", default=None, help="also push into Redis (redis://127.0.0.1:6379/0)"
+    )
     args = parser.parse_args()
 
     data = fresh_dir(CACHE / "feeds")
@@ -242,7 +319,7 @@ def main() -> None:
             )
             results.append(row(name, lat, err, args.seconds, base_rps))
     sizes = [int(s) for s in args.fan_out.split(",") if s]
-    costs = asyncio.run(fan_out_costs(data, sizes)) if sizes else []
+    pushed, pulled = asyncio.run(fan_out_costs(data, sizes, args.redis_url)) if sizes else ([], [])
 
     print(machine_report(invoked_as()))
     print(f"- world: {args.videos} videos, {args.users} demo viewers; built in {built:.1f} s")
@@ -254,12 +331,24 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for line in results:
         print(line)
-    if costs:
+    if pushed:
         print()
-        print("| followers | fan-out seconds | per 1K followers (ms) |")
-        print("|---|---|---|")
-        for reached, seconds in costs:
-            print(f"| {reached} | {seconds:.3f} | {seconds / max(reached, 1) * 1e6:.1f} |")
+        print("Pushed, whatever the creator's size (threshold out of reach):")
+        print()
+        print("| cache | followers | fan-out seconds | per 1K followers (ms) |")
+        print("|---|---|---|---|")
+        for cache, reached, seconds in pushed:
+            print(
+                f"| {cache} | {reached} | {seconds:.3f} | {seconds / max(reached, 1) * 1e6:.1f} |"
+            )
+    if pulled:
+        print()
+        print("The default hybrid (a creator at or over FANOUT_THRESHOLD is pulled at read time):")
+        print()
+        print("| followers | post's fan-out job (ms) | pushed to | a follower's page (ms) |")
+        print("|---|---|---|---|")
+        for size, post, page_ms, reached in pulled:
+            print(f"| {size} | {post * 1000:.1f} | {reached} | {page_ms:.2f} |")
 
 
 if __name__ == "__main__":
