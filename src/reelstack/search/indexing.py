@@ -151,8 +151,14 @@ async def write_doc(session: AsyncSession, backend: SearchBackend, doc: Doc) -> 
 
 
 async def remove_doc(session: AsyncSession, backend: SearchBackend, kind: str, ref_id: str) -> None:
+    """Drop a document and its share of the vocabulary counts. The row is locked first: two
+    jobs removing it at once (a delete and a re-index racing) would otherwise both take its
+    terms off the counts, and the second would delete nothing."""
     existing = await session.scalar(
-        select(SearchDocument).where(SearchDocument.kind == kind, SearchDocument.ref_id == ref_id)
+        select(SearchDocument)
+        .where(SearchDocument.kind == kind, SearchDocument.ref_id == ref_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     if existing is None:
         return

@@ -140,3 +140,41 @@ async def test_the_periodic_refresh_follows_engagement(
 
     assert await found(client, "yoga flow") == [second, first]
     assert (await client.get("/api/v1/hashtags/calm")).json()["view_count"] == 50_100
+
+
+async def test_two_jobs_dropping_one_video_at_once_take_its_terms_off_once(
+    runtime: Runtime,
+) -> None:
+    """A delete and a re-index racing both drop the document: the word's count must fall by
+    one, not two (on PostgreSQL they really run at once; SQLite takes them in turn)."""
+    from reelstack.search import indexing, tasks
+
+    owner = await make_user(runtime)
+    kept = await make_video(runtime, owner, caption="marquetry inlay")
+    gone = await make_video(runtime, owner, caption="marquetry veneer")
+    for video_id in (kept, gone):
+        await tasks.index_video(runtime, video_id)
+
+    async def count() -> int | None:
+        async with runtime.unit_of_work(write=False) as session:
+            return await session.scalar(
+                select(SearchTerm.doc_count).where(SearchTerm.term == "marquetry")
+            )
+
+    assert await count() == 2
+
+    async def drop() -> None:
+        async with runtime.unit_of_work() as session:
+            await indexing.remove_doc(session, runtime.search, indexing.VIDEO, gone)
+            await asyncio.sleep(0.2)  # hold the transaction open while the other one runs
+
+    await asyncio.gather(drop(), drop())
+    assert await count() == 1
+    assert await found_docs(runtime, gone) == 0
+
+
+async def found_docs(runtime: Runtime, video_id: str) -> int:
+    async with runtime.unit_of_work(write=False) as session:
+        return int(
+            await session.scalar(select(func.count()).where(SearchDocument.ref_id == video_id)) or 0
+        )
