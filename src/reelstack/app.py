@@ -18,6 +18,7 @@ from reelstack.errors import install_error_handlers
 from reelstack.feed.router import router as feed_router
 from reelstack.health import install_metrics
 from reelstack.health import router as health_router
+from reelstack.infra.accesslog import AccessLog
 from reelstack.interactions import router as interactions
 from reelstack.media.files import router as media_files_router
 from reelstack.media.router import router as videos_router
@@ -42,15 +43,20 @@ def create_app(
     """The app. With `runtime` it uses that one (tests); otherwise it builds its own at start-up
     and, in embedded mode, runs the job consumer in-process too."""
 
+    access = AccessLog()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if runtime is not None:
             app.state.runtime = runtime
-            yield
+            access.configure(runtime.settings.access_log)
+            async with access.running():
+                yield
             return
         conf = settings or load_settings()
+        access.configure(conf.access_log)
         consume = conf.jobs_in_process if consume_jobs is None else consume_jobs
-        async with open_runtime(conf, consume_jobs=consume) as rt:
+        async with open_runtime(conf, consume_jobs=consume) as rt, access.running():
             app.state.runtime = rt
             # Everything loaded so far lives as long as the process: keep it out of the
             # collector's generations, whose full passes otherwise stall every request in flight.
@@ -68,7 +74,7 @@ def create_app(
         redoc_url=None,
     )
     install_error_handlers(app)
-    install_metrics(app)
+    install_metrics(app, access)
 
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(rate_limit_request)])
     # The most frequent writes first: FastAPI tries routes in order, ~100 of them otherwise.

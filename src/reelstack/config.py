@@ -97,8 +97,8 @@ class Settings(BaseSettings):
     processing_lease_seconds: int = 120
     processing_max_attempts: int = 3
     log_level: str = "info"
-    # One flushed log line per request; a busy single-process server spends a fifth of its
-    # time on it (bench/RESULTS.md, view ingestion), so large instances may turn it off.
+    # A line per request on standard output (client, method, path, status, time taken, request
+    # id), written in batches (`infra/accesslog.py`); shown at log level info or below.
     access_log: bool = True
 
     # Notifications: likes of one video gather into one line while it is unread and younger

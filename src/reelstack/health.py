@@ -14,6 +14,7 @@ from starlette.routing import compile_path
 
 from reelstack.deps import RuntimeDep
 from reelstack.errors import problem_response
+from reelstack.infra.accesslog import AccessLog
 from reelstack.middleware import BODY_LIMIT_KEY, Metrics, PlatformMiddleware, RouteTable
 
 router = APIRouter(tags=["health"])
@@ -48,7 +49,7 @@ async def readyz(request: Request, rt: RuntimeDep) -> Any:
     return problem_response(request, 503, "not_ready", f"Unreachable: {failing}.", checks=results)
 
 
-def install_metrics(app: FastAPI) -> None:
+def install_metrics(app: FastAPI, access: AccessLog | None = None) -> None:
     metrics = Metrics()
 
     def read_routes() -> RouteTable:
@@ -66,7 +67,7 @@ def install_metrics(app: FastAPI) -> None:
                 body_limits.append((pattern, int(extra[BODY_LIMIT_KEY])))
         return RouteTable(templates, body_limits)
 
-    app.add_middleware(PlatformMiddleware, metrics=metrics, routes=read_routes)
+    app.add_middleware(PlatformMiddleware, metrics=metrics, routes=read_routes, access=access)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint() -> Response:

@@ -1,5 +1,5 @@
 """Pure ASGI middleware (no per-request task or body copy): request ids, security headers,
-metrics and a cap on request bodies."""
+metrics, the access log and a cap on request bodies."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reelstack.errors import PROBLEM_JSON, problem_body
+from reelstack.infra.accesslog import AccessLog
 
 MAX_BODY_BYTES = 1024 * 1024  # every request, unless its route declares more
 # A route that takes uploads declares its own cap: openapi_extra={BODY_LIMIT_KEY: bytes}.
@@ -58,12 +59,28 @@ class RouteTable:
         return MAX_BODY_BYTES
 
 
+def _logged_path(scope: Scope) -> str:
+    """The path as the client sent it, still percent-encoded (a decoded %0A would start a
+    forged log line), without the query string."""
+    raw: bytes | None = scope.get("raw_path")
+    if raw is None:
+        return str(scope["path"]).encode("unicode_escape").decode("ascii")
+    return raw.split(b"?", 1)[0].decode("ascii", "backslashreplace")
+
+
 class PlatformMiddleware:
     """One pass around every HTTP request."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, routes: Callable[[], RouteTable]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: Metrics,
+        routes: Callable[[], RouteTable],
+        access: AccessLog | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        self.access = access or AccessLog()
         self._read_routes = routes
         self._routes: RouteTable | None = None
 
@@ -89,7 +106,7 @@ class PlatformMiddleware:
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
             await self._refuse(scope, send, request_id, limit)
-            self._observe(scope, 413, started)
+            self._observe(scope, 413, started, request_id)
             return
 
         status = 500
@@ -130,7 +147,7 @@ class PlatformMiddleware:
         try:
             await self.app(scope, capped_receive, send_with_headers)
         finally:
-            self._observe(scope, status, started)
+            self._observe(scope, status, started, request_id)
 
     async def _refuse(self, scope: Scope, send: Send, request_id: bytes, limit: int) -> None:
         body = json.dumps(
@@ -155,10 +172,15 @@ class PlatformMiddleware:
         )
         await send({"type": "http.response.body", "body": body})
 
-    def _observe(self, scope: Scope, status: int, started: float) -> None:
+    def _observe(self, scope: Scope, status: int, started: float, request_id: bytes) -> None:
+        took = time.perf_counter() - started
         route: Any = scope.get("route")
         # The full route template, never the raw path: ids would explode the label set.
         name = self.routes.templates.get(id(route), getattr(route, "path", "unmatched"))
         method = scope.get("method", "")
         self.metrics.requests.labels(method, name, str(status)).inc()
-        self.metrics.latency.labels(method, name).observe(time.perf_counter() - started)
+        self.metrics.latency.labels(method, name).observe(took)
+        if self.access.enabled:
+            self.access.add(
+                scope.get("client"), method, _logged_path(scope), status, took, request_id
+            )

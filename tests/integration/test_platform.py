@@ -128,3 +128,33 @@ async def test_readiness_reports_an_unreachable_dependency(make_settings: Any) -
     body = assert_problem(r, 503, "not_ready")
     assert body["checks"]["cache"].startswith("error")  # type: ignore[index]
     assert body["checks"]["database"] == "ok"  # type: ignore[index]
+
+
+async def test_the_access_log_has_a_line_per_request_with_its_id_and_no_query(
+    runtime: Runtime, capsys: Any
+) -> None:
+    import logging
+
+    access = logging.getLogger("reelstack.access")
+    level = access.level
+    access.setLevel(logging.INFO)  # what `reelstack serve` at the default level `info` gives
+    try:
+        app = create_app(runtime=runtime)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+                ok = await c.get("/healthz")
+                missing = await c.get("/api/v1/videos/nope/hls/master.m3u8?t=secret-token")
+                await c.get("/nothing%0A127.0.0.1:1 - \"GET /forged\" 200")
+            # the lines wait for the next flush (a quarter of a second) or the shutdown
+    finally:
+        access.setLevel(level)
+    lines = [line for line in capsys.readouterr().out.splitlines() if '"GET ' in line]
+    assert len(lines) == 3, lines
+    assert lines[0].startswith("127.0.0.1:")
+    assert '"GET /healthz" 200 ' in lines[0]
+    assert lines[0].endswith("ms " + ok.headers["x-request-id"])
+    assert '"GET /api/v1/videos/nope/hls/master.m3u8" 404 ' in lines[1]
+    assert lines[1].endswith(missing.headers["x-request-id"])
+    assert "secret-token" not in "\n".join(lines)  # capability tokens stay out of logs
+    assert lines[2].startswith("127.0.0.1:") and "/nothing%0A" in lines[2]  # no forged line
