@@ -145,7 +145,7 @@ async def test_the_access_log_has_a_line_per_request_with_its_id_and_no_query(
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
                 ok = await c.get("/healthz")
                 missing = await c.get("/api/v1/videos/nope/hls/master.m3u8?t=secret-token")
-                await c.get("/nothing%0A127.0.0.1:1 - \"GET /forged\" 200")
+                await c.get('/nothing%0A127.0.0.1:1 - "GET /forged" 200')
             # the lines wait for the next flush (a quarter of a second) or the shutdown
     finally:
         access.setLevel(level)
