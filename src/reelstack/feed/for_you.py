@@ -358,8 +358,9 @@ async def _cut(
         return None
     await seen.mark_seen(rt, who, list(served))
     _log(rt, viewer, who, chosen, start)
-    if len(stored.entries) - end < LOW_WATER * page.size:
-        # Almost through the list: the next one is built before it is asked for.
+    if start <= len(stored.entries) - LOW_WATER * page.size < end:
+        # This page crossed into the list's last pages: the next list is built before it is
+        # asked for (once per list; a list shorter than that is rebuilt when it runs out).
         await _rebuild_in_background(rt, viewer, who, stored.version)
     creators = [e.creator_id for e in chosen][-2:]
     # Past the list's end the cursor still goes on: the next page starts a new list.
