@@ -63,7 +63,7 @@ def serve(
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
         log_level=settings.log_level,
-        access_log=False,  # the app writes its own, cheaper and with durations and ids
+        access_log=False,  # the app writes its own: no query strings, with durations and ids
         lifespan="on",
         # Open WebSockets and event streams would otherwise hold a stop for ever.
         timeout_graceful_shutdown=10,

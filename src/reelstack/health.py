@@ -49,7 +49,7 @@ async def readyz(request: Request, rt: RuntimeDep) -> Any:
     return problem_response(request, 503, "not_ready", f"Unreachable: {failing}.", checks=results)
 
 
-def install_metrics(app: FastAPI, access: AccessLog | None = None) -> None:
+def install_metrics(app: FastAPI, access: AccessLog) -> None:
     metrics = Metrics()
 
     def read_routes() -> RouteTable:

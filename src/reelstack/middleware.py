@@ -76,11 +76,11 @@ class PlatformMiddleware:
         app: ASGIApp,
         metrics: Metrics,
         routes: Callable[[], RouteTable],
-        access: AccessLog | None = None,
+        access: AccessLog,
     ) -> None:
         self.app = app
         self.metrics = metrics
-        self.access = access or AccessLog()
+        self.access = access
         self._read_routes = routes
         self._routes: RouteTable | None = None
 

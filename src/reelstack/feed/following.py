@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import ColumnElement, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstack.accounts.models import User
@@ -99,17 +99,20 @@ async def backfill_followed(rt: Runtime, follower_id: str, followee_id: str) -> 
         await rt.cache.zadd(inbox_key(follower_id), members, cap=rt.settings.feed_inbox_size)
 
 
+def _for_followers() -> tuple[ColumnElement[bool], ...]:
+    """Videos a follower may find in the feed (each read re-checks the viewer)."""
+    return (
+        Video.status == VideoStatus.READY.value,
+        Video.visibility.in_(FOLLOWER_AUDIENCES),
+    )
+
+
 def _listable_videos(user_ids: list[str]) -> Select[str, datetime | None]:
     """Videos of these creators a follower may find, newest first (for refilling inboxes:
     small creators, few videos each)."""
     return (
         select(Video.id, Video.published_at)
-        .where(
-            Video.user_id.in_(user_ids),
-            Video.status == VideoStatus.READY.value,
-            Video.visibility.in_(FOLLOWER_AUDIENCES),
-            Video.published_at.is_not(None),
-        )
+        .where(Video.user_id.in_(user_ids), Video.published_at.is_not(None), *_for_followers())
         .order_by(Video.published_at.desc(), Video.id.desc())
     )
 
@@ -207,8 +210,7 @@ async def _merged_window(
             session,
             Video.user_id,
             big_creators,
-            Video.status == VideoStatus.READY.value,
-            Video.visibility.in_(FOLLOWER_AUDIENCES),
+            *_for_followers(),
             limit=limit + 1,
             before=before,
         )
