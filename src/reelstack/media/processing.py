@@ -1,5 +1,7 @@
-"""The processing job: probe, then one ffmpeg run for the ladder and the thumbnails, with the
-lowest rung published while it is written, and every rung published when the run ends.
+"""The processing job: probe, then two ffmpeg runs over the upload. The first makes the lowest
+rung and the thumbnails, and the rung is published while it is written; the second makes the
+rest of the ladder from one decode while the first rung is published whole. Every rung is
+published when its run ends (a re-run that only has higher rungs left makes them in one run).
 
 A job holds a lease on its video and renews it while it works. A worker killed mid-transcode
 stops renewing; the sweeper sees the lapsed lease and queues the job again. A finished rung is
@@ -18,6 +20,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +49,7 @@ from reelstack.media.probe import ProbeRejected, SourceInfo, probe_source
 from reelstack.media.progressive import (
     PLAYLIST_POLL_SECONDS,
     LiveRung,
+    SoundTrack,
     encode_ladder,
     finish_rung,
     progressive_mp4,
@@ -305,56 +309,123 @@ async def _run(rt: Runtime, claim: Claim, beat: Heartbeat, workdir: Path) -> Non
     mp4_rung = max((r for r in ladder if r.height * r.width <= 1280 * 720), key=_area, default=None)
     mp4_rung = mp4_rung or ladder[0]
     taps = None if claim.has_thumbnails or not todo else plan_taps(info, workdir / "thumbs")
-    # A video nobody can play yet gets its lowest rung while it is written; one that already
-    # plays (a re-run after its first rungs were finished) just gets the rest.
+    # A video nobody can play yet gets its lowest rung first, from a pass of its own (with the
+    # thumbnails), shown while it is written; one more pass then makes the rest of the ladder
+    # while the first is published whole. One that already plays (a re-run after its first
+    # rungs were finished) just gets the rest, in one pass.
     live = None
+    passes = [todo] if todo else []
     if not done and todo:
         has_audio = info.has_audio or sound is not None
         live = LiveRung(todo[0], rung_dir(workdir, todo[0]), info.duration, has_audio)
+        if len(todo) > 1:
+            passes = [todo[:1], todo[1:]]
+    weights = [pass_weight(info, rungs) for rungs in passes]
+    finishing: list[asyncio.Task[None]] = []
 
-    async def on_progress(fraction: float) -> None:
-        beat.report(ENCODE_SHARE * fraction)
-        if live is not None:
-            live.observe(fraction * info.duration)
+    async def finish(rungs: list[Rung], *, thumbnails_too: bool, final: bool) -> None:
+        finished = [await asyncio.to_thread(finish_rung, workdir, rung) for rung in rungs]
 
-    if todo:
-        encode = asyncio.create_task(
-            encode_ladder(
-                ff, source, info, todo, workdir, taps=taps, on_progress=on_progress, sound=sound
-            )
+        async def store_ladder() -> tuple[list[dict[str, Any]], str | None]:
+            mp4_key = None
+            for hls in finished:
+                if hls.rung == mp4_rung:  # before its segments move into storage
+                    mp4 = await progressive_mp4(ff, hls, workdir / f"{mp4_rung.name}.mp4")
+                    mp4_key = f"{video_prefix(claim.video_id)}{mp4_rung.name}.mp4"
+                    await rt.storage.move_file(mp4_key, mp4, "video/mp4")
+            renditions = [
+                await store_rendition(rt, claim, hls, stored=_stored_early(live, hls.rung))
+                for hls in finished
+            ]
+            return renditions, mp4_key
+
+        async def store_thumbnails() -> dict[str, Any] | None:
+            if taps is None or not thumbnails_too:
+                return None
+            return await _store_thumbnails(rt, claim, taps, info)
+
+        # Picking the poster (in a thread) overlaps the MP4 remux and the storing of the rungs.
+        (renditions, mp4_key), thumbnails = await asyncio.gather(store_ladder(), store_thumbnails())
+        if final:
+            beat.stop()
+        await publish_rungs(
+            rt, claim, renditions, thumbnails=thumbnails, mp4_key=mp4_key, final=final
         )
-        try:
-            if live is not None:
-                live.started = time.monotonic()
-                await _follow_live(rt, claim, live, encode)
-            await encode
-        finally:
-            if not encode.done():  # the job is being cancelled, or following the rung failed
-                encode.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await encode
-    finished = [await asyncio.to_thread(finish_rung, workdir, rung) for rung in todo]
 
-    async def store_ladder() -> tuple[list[dict[str, Any]], str | None]:
-        mp4_key = None
-        for hls in finished:
-            if hls.rung == mp4_rung:  # before its segments move into storage
-                mp4 = await progressive_mp4(ff, hls, workdir / f"{mp4_rung.name}.mp4")
-                mp4_key = f"{video_prefix(claim.video_id)}{mp4_rung.name}.mp4"
-                await rt.storage.move_file(mp4_key, mp4, "video/mp4")
-        renditions = [
-            await store_rendition(rt, claim, hls, stored=_stored_early(live, hls.rung))
-            for hls in finished
-        ]
-        return renditions, mp4_key
+    try:
+        for index, rungs in enumerate(passes):
+            before, share = sum(weights[:index]) / sum(weights), weights[index] / sum(weights)
+            following = live if index == 0 else None
 
-    async def store_thumbnails() -> dict[str, Any] | None:
-        return None if taps is None else await _store_thumbnails(rt, claim, taps, info)
+            async def on_progress(
+                fraction: float, before: float = before, share: float = share,
+                following: LiveRung | None = following,
+            ) -> None:  # fmt: skip
+                beat.report(ENCODE_SHARE * (before + share * fraction))
+                if following is not None:
+                    following.observe(fraction * info.duration)
 
-    # Picking the poster (in a thread) overlaps the MP4 remux and the storing of the rungs.
-    (renditions, mp4_key), thumbnails = await asyncio.gather(store_ladder(), store_thumbnails())
-    beat.stop()
-    await publish_rungs(rt, claim, renditions, thumbnails=thumbnails, mp4_key=mp4_key, final=True)
+            await _encode_pass(
+                rt, claim, ff, source, info, rungs, workdir,
+                taps=taps if index == 0 else None, on_progress=on_progress, sound=sound,
+                live=following,
+            )  # fmt: skip
+            if index < len(passes) - 1:
+                # The next pass starts at once; this one's rungs are published meanwhile.
+                publish = finish(rungs, thumbnails_too=index == 0, final=False)
+                finishing.append(asyncio.create_task(publish))
+        for task in finishing:
+            await task
+    except asyncio.CancelledError:
+        for task in finishing:
+            task.cancel()
+        raise
+    except Exception:
+        # A later pass failed: a first rung that finished is still published (it plays).
+        for task in finishing:
+            with contextlib.suppress(Exception):
+                await task
+        raise
+    await finish(passes[-1] if passes else [], thumbnails_too=len(passes) == 1, final=True)
+
+
+def pass_weight(info: SourceInfo, rungs: list[Rung]) -> float:
+    """A pass's share of the work, for the progress bar: decoding a source pixel costs about a
+    quarter of encoding a rung pixel (the 1080p benchmark clip: 10.8 CPU-s to decode, about
+    90 to encode four rungs, bench/RESULTS.md)."""
+    return info.width * info.height / 4 + sum(_area(rung) for rung in rungs)
+
+
+async def _encode_pass(
+    rt: Runtime,
+    claim: Claim,
+    ff: FFmpeg,
+    source: Path,
+    info: SourceInfo,
+    rungs: list[Rung],
+    workdir: Path,
+    *,
+    taps: ThumbnailTaps | None,
+    on_progress: Callable[[float], Awaitable[None]],
+    sound: SoundTrack | None,
+    live: LiveRung | None,
+) -> None:
+    """One ffmpeg run over the source for `rungs`, following the live rung while it runs."""
+    encode = asyncio.create_task(
+        encode_ladder(
+            ff, source, info, rungs, workdir, taps=taps, on_progress=on_progress, sound=sound
+        )
+    )
+    try:
+        if live is not None:
+            live.started = time.monotonic()
+            await _follow_live(rt, claim, live, encode)
+        await encode
+    finally:
+        if not encode.done():  # the job is being cancelled, or following the rung failed
+            encode.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await encode
 
 
 async def _follow_live(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -71,12 +72,33 @@ async def wait_playable_while_encoding(
         await asyncio.sleep(0.05)
 
 
-async def test_the_lowest_rung_plays_from_the_start_while_the_ladder_is_encoded(
+def read_at(rate: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every encode reads its source at `rate` times real time, so each stage of the job lasts
+    long enough to be looked at, whatever the speed of the machine running the test."""
+    decode_args = progressive.decode_args
+
+    def paced(*args: Any, **kwargs: Any) -> list[str]:
+        return ["-readrate", str(rate), *decode_args(*args, **kwargs)]
+
+    monkeypatch.setattr(progressive, "decode_args", paced)
+
+
+async def wait_until(
+    client: httpx.AsyncClient, url: str, done: Callable[[httpx.Response], bool]
+) -> httpx.Response:
+    deadline = time.monotonic() + 60
+    while not done(response := await fetch(client, url)):
+        assert time.monotonic() < deadline, response.text
+        await asyncio.sleep(0.05)
+    return response
+
+
+async def test_the_lowest_rung_plays_while_it_is_written_and_whole_while_the_rest_is_encoded(
     runtime: Runtime, client: httpx.AsyncClient, long_clip: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # As if the encoder were far faster than playback: playable from its first segment on,
-    # whatever the load of the machine running the test.
+    # As if the encoder were far faster than playback: playable from its first segment on.
     monkeypatch.setattr(progressive, "SPEED_MARGIN", 1e-3)
+    read_at(4.0, monkeypatch)  # each of the two passes over the 20 s clip lasts 5 s
     creator = await make_user(runtime)
     video_id = await upload_video(client, creator, long_clip, chunk=4 * 1024 * 1024)
 
@@ -98,6 +120,24 @@ async def test_the_lowest_rung_plays_from_the_start_while_the_ladder_is_encoded(
     assert master.count("#EXT-X-STREAM-INF") == 1
     # Nothing measured yet: the rung's cap and the audio bit rate.
     assert "BANDWIDTH=1128000,RESOLUTION=640x360," in master
+    assert video["thumbnail_url"] is None
+
+    # Its own pass ends long before the rest of the ladder: it is published whole, with the
+    # thumbnails, while the 480p rung is still being encoded.
+    whole = await wait_until(client, video["video_urls"]["360p"], lambda r: "ENDLIST" in r.text)
+    state = (await client.get(f"{API}/videos/{video_id}/status", headers=creator.headers)).json()
+    assert state["renditions_ready"] == ["360p"] and state["progress"] < 100, state
+    assert "#EXT-X-PLAYLIST-TYPE:VOD" in whole.text
+    parts, last_frame = await decode(client, whole.text)
+    assert last_frame > 19.5
+    assert parts[: len(early_parts)] == early_parts  # what early viewers got is unchanged
+    video = (await client.get(f"{API}/videos/{video_id}", headers=creator.headers)).json()
+    assert set(video["video_urls"]) == {"hls", "360p"}, video["video_urls"]
+    assert video["thumbnail_url"] is not None
+    poster = await fetch(client, video["thumbnail_url"])
+    assert poster.status_code == 200 and poster.headers["content-type"] == "image/webp"
+    master = (await fetch(client, video["video_urls"]["hls"])).text
+    assert master.count("#EXT-X-STREAM-INF") == 1 and "AVERAGE-BANDWIDTH=" in master
 
     done = await wait_processed(client, creator, video_id)
     assert done["status"] == "ready" and done["renditions_ready"] == ["360p", "480p"], done
