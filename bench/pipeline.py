@@ -5,7 +5,7 @@ Per repetition, in one run and interleaved (ABCD, then DCBA, ...):
     service's x264/AAC arguments from `ladder.rung_encoder_args`, HLS fMP4 per rung), nothing
     else: no thumbnails, no MP4;
   - bare two passes: the lowest rung alone, then the other rungs from one decode (the shape
-    of the earlier two-pass "fast publish", kept for comparison);
+    of the pipeline since 2026-12-05: its first pass is the lowest rung and the thumbnails);
   - decoding the source alone (what a second pass's extra decode costs);
   - thumbnails two ways: tapped from the one pass (the bare single pass plus the service's
     poster/sprite branches, then picking the poster) against the earlier separate runs
@@ -241,7 +241,7 @@ class ChildSampler:
         if "libx264" in joined:
             names = [Path(arg).parent.name for arg in args if arg.endswith(".m3u8")]
             taps = " + thumbnail taps" if "rawvideo" in joined else ""
-            return "encode " + "+".join(names) + " (one pass)" + taps
+            return "encode " + "+".join(names) + taps
         if "+faststart" in joined:
             return "remux the progressive MP4 (-c copy)"
         if "-f hls" in joined:
