@@ -20,7 +20,6 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +32,7 @@ from reelstack.db import utcnow
 from reelstack.events import VideoFailed, VideoProcessed
 from reelstack.infra.events import publish as publish_event
 from reelstack.infra.storage import ObjectNotFound, content_type_for
-from reelstack.media.ffmpeg import FFmpeg, FFmpegError, ffmpeg_executable
+from reelstack.media.ffmpeg import FFmpeg, FFmpegError, ProgressCallback, ffmpeg_executable
 from reelstack.media.ladder import INIT_SEGMENT, PLAYLIST, HlsRendition, Rung, plan_ladder
 from reelstack.media.lease import (
     Claim,
@@ -406,7 +405,7 @@ async def _encode_pass(
     workdir: Path,
     *,
     taps: ThumbnailTaps | None,
-    on_progress: Callable[[float], Awaitable[None]],
+    on_progress: ProgressCallback,
     sound: SoundTrack | None,
     live: LiveRung | None,
 ) -> None:
