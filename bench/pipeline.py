@@ -10,7 +10,9 @@ Per repetition, in one run and interleaved (ABCD, then DCBA, ...):
   - thumbnails two ways: tapped from the one pass (the bare single pass plus the service's
     poster/sprite branches, then picking the poster) against the earlier separate runs
     (posters by 7 seeks into the upload, the sprite from the 360p rung) after a bare pass;
-  - pipeline: a real `reelstack serve`, chunked upload, then timed from `POST .../complete`:
+  - pipeline: a real `reelstack serve` (one for the whole run: repetition 1 is the first video
+    it encodes, so it knows no encode speed yet and takes two passes; later ones plan from the
+    speed it measured, `media/passes.py`), chunked upload, then timed from `POST .../complete`:
     first playable = the status turns `ready` (the lowest rung plays while the ladder is still
     encoded), full = `status.progress == 100` (every rung, thumbnails and the MP4 published),
     polling the status every 0.1 s; its ffmpeg children are sampled through /proc to time
@@ -266,6 +268,7 @@ class PipelineRun:
     pickup: float | None = None  # `complete` answered -> the job starts (server log)
     polls: int = 0
     playable_note: str = ""  # the server's "playable after ..." line: encoded seconds, speed
+    plan: str = ""  # the server's "one pass" / "two passes" line, with the predicted speed
 
 
 def pipeline_once(api: Api, server: Server, clip: Path) -> PipelineRun:
@@ -306,9 +309,15 @@ def pipeline_once(api: Api, server: Server, clip: Path) -> PipelineRun:
         logged = dt.datetime.strptime(started[:23], "%Y-%m-%d %H:%M:%S,%f")
         pickup = (logged - completed_at).total_seconds()
     note = next((line.split(" playable ", 1)[1] for line in job_log if " playable " in line), "")
+    plan = next((line.split(f"{video_id}: ", 1)[1] for line in job_log if _is_plan(line)), "?")
     return PipelineRun(
-        wall, cpu, first_ready, rung_ready, sampler.steps(), video_id, job_log, pickup, polls, note
-    )
+        wall, cpu, first_ready, rung_ready, sampler.steps(), video_id, job_log, pickup, polls, note,
+        plan,
+    )  # fmt: skip
+
+
+def _is_plan(line: str) -> bool:
+    return ": one pass (" in line or ": two passes, " in line
 
 
 def _job_log(server: Server, offset: int) -> list[str]:
@@ -318,12 +327,19 @@ def _job_log(server: Server, offset: int) -> list[str]:
         with server.log_path.open("rb") as log:
             log.seek(offset)
             lines = log.read().decode(errors="replace").splitlines()
-        job = [line for line in lines if "process_uploaded_video" in line or "playable" in line]
+        job = [
+            line
+            for line in lines
+            if "process_uploaded_video" in line or "playable" in line or _is_plan(line)
+        ]
         if any(" done in " in line for line in job):
             return [
                 line
                 for line in job
-                if "Executing" in line or " done in " in line or " playable after " in line
+                if "Executing" in line
+                or " done in " in line
+                or " playable after " in line
+                or _is_plan(line)
             ]
         time.sleep(0.1)
     return []
@@ -451,8 +467,8 @@ def report(
         "and its reaped ffmpeg children / of the bare ffmpeg children.",
         "",
         "| rep | bare 1 pass wall / CPU (s) | bare 2 passes wall / CPU (s) | "
-        "pipeline wall / CPU (s) | pipeline / bare 1 pass: wall | CPU |",
-        "|---|---|---|---|---|---|",
+        "pipeline wall / CPU (s) | pipeline / bare 1 pass: wall | CPU | pipeline's plan |",
+        "|---|---|---|---|---|---|---|",
     ]
     wall_ratios, cpu_ratios = [], []
     for rep, (one, two, pipe) in enumerate(zip(runs.single, runs.two, runs.pipeline, strict=True)):
@@ -460,7 +476,8 @@ def report(
         cpu_ratios.append(pipe.cpu / one.cpu)
         out.append(
             f"| {rep + 1} | {one.wall:.1f} / {one.cpu:.1f} | {two.wall:.1f} / {two.cpu:.1f} | "
-            f"{pipe.wall:.1f} / {pipe.cpu:.1f} | {wall_ratios[-1]:.2f} | {cpu_ratios[-1]:.2f} |"
+            f"{pipe.wall:.1f} / {pipe.cpu:.1f} | {wall_ratios[-1]:.2f} | {cpu_ratios[-1]:.2f} | "
+            f"{pipe.plan} |"
         )
     wall_ratio = median(wall_ratios)
     out += [

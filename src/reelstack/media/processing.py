@@ -1,7 +1,9 @@
-"""The processing job: probe, then two ffmpeg runs over the upload. The first makes the lowest
-rung and the thumbnails, and the rung is published while it is written; the second makes the
-rest of the ladder from one decode while the first rung is published whole. Every rung is
-published when its run ends (a re-run that only has higher rungs left makes them in one run).
+"""The processing job: probe, then one or two ffmpeg runs over the upload (`passes`). The lowest
+rung is published while it is written. On a machine that encodes the ladder near real time one
+run makes every rung and the thumbnails; on a slower one the first run makes the lowest rung
+and the thumbnails, and the second the rest of the ladder while the first rung is published
+whole. Every rung is published when its run ends (a re-run that only has higher rungs left
+makes them in one run).
 
 A job holds a lease on its video and renews it while it works. A worker killed mid-transcode
 stops renewing; the sweeper sees the lapsed lease and queues the job again. A finished rung is
@@ -44,6 +46,13 @@ from reelstack.media.lease import (
     release,
 )
 from reelstack.media.models import JobState, UploadPiece, Video, VideoStatus
+from reelstack.media.passes import (
+    known_throughput,
+    pass_weight,
+    plan_passes,
+    predicted_speed,
+    remember_throughput,
+)
 from reelstack.media.probe import ProbeRejected, SourceInfo, probe_source
 from reelstack.media.progressive import (
     PLAYLIST_POLL_SECONDS,
@@ -308,18 +317,25 @@ async def _run(rt: Runtime, claim: Claim, beat: Heartbeat, workdir: Path) -> Non
     mp4_rung = max((r for r in ladder if r.height * r.width <= 1280 * 720), key=_area, default=None)
     mp4_rung = mp4_rung or ladder[0]
     taps = None if claim.has_thumbnails or not todo else plan_taps(info, workdir / "thumbs")
-    # A video nobody can play yet gets its lowest rung first, from a pass of its own (with the
-    # thumbnails), shown while it is written; one more pass then makes the rest of the ladder
-    # while the first is published whole. One that already plays (a re-run after its first
-    # rungs were finished) just gets the rest, in one pass.
+    # A video nobody can play yet has its lowest rung shown while it is written: in the one
+    # pass over the source when this machine encodes fast enough for viewers to stay behind
+    # it, or else from a pass of its own (with the thumbnails), with one more pass then making
+    # the rest while the first rung is published whole (`passes`). One that already plays (a
+    # re-run after its first rungs were finished) just gets the rest, in one pass.
     live = None
-    passes = [todo] if todo else []
+    throughput = await known_throughput(rt.cache)
+    passes = plan_passes(info, todo, first_time=not done, throughput=throughput)
     if not done and todo:
         has_audio = info.has_audio or sound is not None
         live = LiveRung(todo[0], rung_dir(workdir, todo[0]), info.duration, has_audio)
-        if len(todo) > 1:
-            passes = [todo[:1], todo[1:]]
+        log.info(
+            "video %s: %s (%s)", claim.video_id,
+            "one pass" if len(passes) == 1 else "two passes, the lowest rung first",
+            "no encode speed known yet" if throughput is None else
+            f"this ladder predicted at {predicted_speed(info, todo, throughput):.2f}x",
+        )  # fmt: skip
     weights = [pass_weight(info, rungs) for rungs in passes]
+    encoding_seconds = 0.0
     finishing: list[asyncio.Task[None]] = []
 
     async def finish(rungs: list[Rung], *, thumbnails_too: bool, final: bool) -> None:
@@ -364,11 +380,13 @@ async def _run(rt: Runtime, claim: Claim, beat: Heartbeat, workdir: Path) -> Non
                 if following is not None:
                     following.observe(fraction * info.duration)
 
+            pass_started = time.monotonic()
             await _encode_pass(
                 rt, claim, ff, source, info, rungs, workdir,
                 taps=taps if index == 0 else None, on_progress=on_progress, sound=sound,
                 live=following,
             )  # fmt: skip
+            encoding_seconds += time.monotonic() - pass_started
             if index < len(passes) - 1:
                 # The next pass starts at once; this one's rungs are published meanwhile.
                 publish = finish(rungs, thumbnails_too=index == 0, final=False)
@@ -385,14 +403,11 @@ async def _run(rt: Runtime, claim: Claim, beat: Heartbeat, workdir: Path) -> Non
             with contextlib.suppress(Exception):
                 await task
         raise
+    try:
+        await remember_throughput(rt.cache, sum(weights) * info.duration, encoding_seconds)
+    except Exception:  # the next video's plan is a guess anyway; this one is done
+        log.warning("could not record the encode speed", exc_info=True)
     await finish(passes[-1] if passes else [], thumbnails_too=len(passes) == 1, final=True)
-
-
-def pass_weight(info: SourceInfo, rungs: list[Rung]) -> float:
-    """A pass's share of the work, for the progress bar: decoding a source pixel costs about a
-    quarter of encoding a rung pixel (the 1080p benchmark clip: 10.8 CPU-s to decode, about
-    90 to encode four rungs, bench/RESULTS.md)."""
-    return info.width * info.height / 4 + sum(_area(rung) for rung in rungs)
 
 
 async def _encode_pass(

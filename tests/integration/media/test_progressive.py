@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from reelstack.db import utcnow
-from reelstack.media import lease, processing, progressive
+from reelstack.media import lease, passes, processing, progressive
 from reelstack.media.models import Video
 from reelstack.runtime import Runtime
 from tests import clips
@@ -153,6 +153,59 @@ async def test_the_lowest_rung_plays_while_it_is_written_and_whole_while_the_res
     master = (await fetch(client, video["video_urls"]["hls"])).text
     assert master.count("#EXT-X-STREAM-INF") == 2 and master.count("AVERAGE-BANDWIDTH=") == 2
     assert "BANDWIDTH=1128000," not in master  # measured now
+    # The first video taught the machine its encode speed: the next one's plan uses it.
+    assert await passes.known_throughput(runtime.cache) is not None
+
+
+async def test_a_fast_machine_makes_every_rung_in_one_run_and_the_lowest_plays_early(
+    runtime: Runtime, client: httpx.AsyncClient, long_clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(progressive, "SPEED_MARGIN", 1e-3)
+    read_at(2.0, monkeypatch)  # the one run over the 20 s clip lasts 10 s
+    # Earlier jobs on this machine ran far faster than real time.
+    await passes.remember_throughput(runtime.cache, work=1e12, seconds=10.0)
+    learned = await passes.known_throughput(runtime.cache)
+    runs: list[list[str]] = []
+    encode_ladder = processing.encode_ladder
+
+    async def counted(ff: Any, source: Path, info: Any, rungs: list[Any], *a: Any, **k: Any) -> Any:
+        runs.append([rung.name for rung in rungs])
+        return await encode_ladder(ff, source, info, rungs, *a, **k)
+
+    monkeypatch.setattr(processing, "encode_ladder", counted)
+    creator = await make_user(runtime)
+    video_id = await upload_video(client, creator, long_clip, chunk=4 * 1024 * 1024)
+
+    state = await wait_playable_while_encoding(client, creator, video_id)
+    assert state["renditions_ready"] == ["360p"], state
+    video = (await client.get(f"{API}/videos/{video_id}", headers=creator.headers)).json()
+    growing = (await fetch(client, video["video_urls"]["360p"])).text
+    assert "#EXT-X-PLAYLIST-TYPE:EVENT" in growing and "#EXT-X-ENDLIST" not in growing
+    early_parts, _ = await decode(client, growing)
+
+    # Every rung grows in step: the lowest is whole only when the whole ladder is.
+    deadline = time.monotonic() + 120
+    while True:
+        playlist = (await fetch(client, video["video_urls"]["360p"])).text
+        status = await client.get(f"{API}/videos/{video_id}/status", headers=creator.headers)
+        state = status.json()
+        if "#EXT-X-ENDLIST" in playlist:
+            assert state["progress"] == 100, state
+            break
+        assert state["status"] == "ready" and state["renditions_ready"] == ["360p"], state
+        assert time.monotonic() < deadline, state
+        await asyncio.sleep(0.1)
+    assert state["renditions_ready"] == ["360p", "480p"], state
+    assert runs == [["360p", "480p"]]
+    parts, last_frame = await decode(client, playlist)
+    assert last_frame > 19.5 and parts[: len(early_parts)] == early_parts
+    video = (await client.get(f"{API}/videos/{video_id}", headers=creator.headers)).json()
+    assert set(video["video_urls"]) == {"hls", "mp4", "360p", "480p"}
+    poster = await fetch(client, video["thumbnail_url"])
+    assert poster.status_code == 200 and poster.headers["content-type"] == "image/webp"
+    # This encode (at twice real time, not a million times) is averaged into what is known.
+    now_known = await passes.known_throughput(runtime.cache)
+    assert learned is not None and now_known is not None and now_known < learned
 
 
 async def test_a_short_clip_is_published_whole_at_the_end(
