@@ -1,15 +1,15 @@
 """An ffmpeg run over the source for some rungs of the ladder, from one decode, with the lowest
 rung playable while it is written.
 
-The job runs two of these (`processing`): the lowest rung alone with the thumbnail taps, then
-the rest. In a single run every rung advances at the pace of the slowest, and a growing rung
-may only be shown once a viewer starting from the beginning could not catch up with the
-encoder (`ready_to_play`): on a machine that encodes the 1080p ladder at half real time, that
-is after half of it. Alone, the lowest rung encodes faster than real time, so it plays after
-its first segment (about 0.02 of the ladder's time instead of 0.56), for about 6 % more CPU:
-the second decode of the source (bench/RESULTS.md). Each finished segment is stored as soon as
-ffmpeg lists it, and the rung is shown as an HLS EVENT playlist until its run ends; then it
-turns VOD.
+The job runs one or two of these (`processing`, `passes`). In a single run every rung advances
+at the pace of the slowest, and a growing rung may only be shown once a viewer starting from
+the beginning could not catch up with the encoder (`ready_to_play`): on a machine that encodes
+the 1080p ladder at half real time, that is after half of it; near real time, after its first
+segments. So a slow machine runs the lowest rung alone with the thumbnail taps, then the rest:
+alone, the lowest rung encodes faster than real time and plays after its first segment (about
+0.02 of the ladder's time instead of 0.56), for about a tenth more CPU, the second decode of
+the source (bench/RESULTS.md). Each finished segment is stored as soon as ffmpeg lists it, and
+the rung is shown as an HLS EVENT playlist until its run ends; then it turns VOD.
 """
 
 from __future__ import annotations
