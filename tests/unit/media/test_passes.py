@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from reelstack.infra.cache import MemoryCache
+from reelstack.media import passes
 from reelstack.media.ladder import Rung, plan_ladder
 from reelstack.media.passes import (
     ONE_PASS_MIN_SPEED,
@@ -28,8 +29,8 @@ def throughput_for(speed: float) -> float:
 
 
 def test_the_first_video_on_a_machine_gets_its_lowest_rung_in_a_run_of_its_own() -> None:
-    passes = plan_passes(INFO, LADDER, first_time=True, throughput=None)
-    assert names(passes) == [["360p"], ["480p", "720p", "1080p"]]
+    plan = plan_passes(INFO, LADDER, first_time=True, throughput=None)
+    assert names(plan) == [["360p"], ["480p", "720p", "1080p"]]
 
 
 def test_a_machine_that_encodes_the_ladder_near_real_time_makes_it_in_one_run() -> None:
@@ -72,7 +73,7 @@ async def test_the_throughput_is_learned_averaged_and_short_encodes_are_ignored(
 async def test_a_corrupt_remembered_value_is_treated_as_unknown() -> None:
     cache = MemoryCache()
     await remember_throughput(cache, work=4000.0, seconds=4.0)
-    key = next(iter(cache._data))
+    assert await known_throughput(cache) == 1000.0
     for bad in ("fast", "-1", "0"):
-        await cache.set(key, bad)
+        await cache.set(passes._key(), bad)
         assert await known_throughput(cache) is None
