@@ -19,8 +19,8 @@ INFO = make_source_info(1080, 1920)
 LADDER = plan_ladder(INFO)
 
 
-def names(passes: list[list[Rung]]) -> list[list[str]]:
-    return [[rung.name for rung in run] for run in passes]
+def names(runs: list[list[Rung]]) -> list[list[str]]:
+    return [[rung.name for rung in run] for run in runs]
 
 
 def throughput_for(speed: float) -> float:
