@@ -131,8 +131,21 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         # A deferred transaction that later writes can fail with SQLITE_BUSY without waiting;
-        # write transactions take the lock up front instead.
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # write transactions take the lock up front instead. A deferred BEGIN takes no lock at
+        # all, so it runs in the event loop's thread.
+        if immediate:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN", execution_options=sqlite_driver.INLINE)
+
+    sqlite_driver.mark_inline(engine.sync_engine)
+
+
+# Execution options of a statement that touches a bounded handful of rows by key (a page's
+# cards, the viewer's likes on them, one like): on SQLite it runs in the event loop's thread,
+# without a hand-off (`infra.sqlite_driver`); elsewhere it has no effect. Never for scans,
+# aggregates or anything whose cost grows with the data.
+BOUNDED = sqlite_driver.INLINE
 
 
 class Database:
@@ -162,7 +175,7 @@ class Database:
                 pool_size=8,
                 max_overflow=8,
                 pool_reset_on_return=None,
-                module=sqlite_driver.dbapi(),
+                module=sqlite_driver.dbapi(read_only=True),
             )
             _configure_sqlite(self.writer, immediate=True)
             _configure_sqlite(self.reader, immediate=False)

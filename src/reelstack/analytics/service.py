@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reelstack.accounts.models import User
 from reelstack.analytics.models import WatchHistory
 from reelstack.analytics.schemas import WatchPositionRequest
-from reelstack.db import utcnow
+from reelstack.db import BOUNDED, utcnow
 from reelstack.infra.pagination import Keyset, PageParams, next_cursor
 from reelstack.media.models import Video
 from reelstack.media.service import Viewer, may_see, visible_video
@@ -37,9 +37,13 @@ def resume_from(position_ms: int, duration_ms: int) -> float | None:
 
 
 # Built once: every card of a feed page asks for its position.
-POSITIONS = select(WatchHistory.video_id, WatchHistory.position_ms, WatchHistory.duration_ms).where(
-    WatchHistory.user_id == bindparam("viewer"),
-    WatchHistory.video_id.in_(bindparam("ids", expanding=True)),
+POSITIONS = (
+    select(WatchHistory.video_id, WatchHistory.position_ms, WatchHistory.duration_ms)
+    .where(
+        WatchHistory.user_id == bindparam("viewer"),
+        WatchHistory.video_id.in_(bindparam("ids", expanding=True)),
+    )
+    .execution_options(**BOUNDED)
 )
 
 

@@ -33,7 +33,7 @@ from redis.asyncio import Redis
 from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reelstack.db import call_after_commit
+from reelstack.db import BOUNDED, call_after_commit
 from reelstack.infra.jobs import job
 
 if TYPE_CHECKING:
@@ -126,6 +126,7 @@ class DatabaseCounters:
             .where(spec.table.c.id == row_id)
             .values({field_name: column + delta})
             .returning(column)
+            .execution_options(**BOUNDED)  # one row by key
         )
         return int(value or 0)
 

@@ -7,8 +7,20 @@ loop; and SQLite's one writer connection is held across all of them, which made 
 behind each other (`bench/interaction_writes.py`, bench/RESULTS.md). Here the four steps run
 as one function in the thread, so a statement is one hand-off.
 
+A statement marked `execution_options(**INLINE)` (`db.BOUNDED`: one touching a bounded
+handful of rows by key, such as a feed page's cards, the viewer's likes on them, or one like)
+runs in the event loop's own thread instead: no hand-off at all. That is cheaper than the
+hand-off, and much cheaper under load: the connection's thread takes the GIL back for every
+row SQLite steps, and each of those waits behind the busy event loop costs more CPU than the
+row (`bench/page_cost.py`, bench/RESULTS.md). Only such bounded statements may be marked:
+while one runs, nothing else in the process does; scans and aggregates stay in the thread.
+Read transactions begin and end in the loop too (a deferred BEGIN and a read's COMMIT wait
+for no lock); the writer's BEGIN IMMEDIATE and COMMIT (which may checkpoint) stay in the
+thread.
+
 Everything else (the connection, transactions, server-side cursors, errors) is SQLAlchemy's
-aiosqlite adapter unchanged. Installed by passing `dbapi()` as `module=` to the engine.
+aiosqlite adapter unchanged. Installed by passing `dbapi()` as `module=` to the engine and
+`mark_inline(engine)`.
 """
 
 from __future__ import annotations
@@ -19,6 +31,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import aiosqlite
+from sqlalchemy import event
 from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_connection,
     AsyncAdapt_aiosqlite_cursor,
@@ -28,6 +41,9 @@ from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
 Outcome = tuple[Any, int, int | None, list[Any] | None]
+# Execution option of statements that run in the event loop's thread (see the module's doc).
+INLINE_OPTION = "sqlite_inline"
+INLINE: dict[str, Any] = {INLINE_OPTION: True}
 
 
 def _execute(conn: sqlite3.Connection, operation: str, parameters: Any) -> Outcome:
@@ -59,7 +75,7 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     No aiosqlite cursor lives beyond the trip: what SQLAlchemy reads afterwards (description,
     rowcount, lastrowid, the rows) was captured in the thread."""
 
-    __slots__ = ("_description", "_lastrowid", "_rowcount")
+    __slots__ = ("_description", "_lastrowid", "_rowcount", "inline")
 
     _awaitable_cursor_close = False
 
@@ -71,6 +87,7 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         self._description: Any = None
         self._rowcount = -1
         self._lastrowid: int | None = None
+        self.inline = False  # set per statement by `mark_inline`'s listener
 
     @property
     def description(self) -> Any:
@@ -105,6 +122,10 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     async def _execute_async(self, operation: Any, parameters: Any) -> None:
         connection: Any = self._connection  # an aiosqlite.Connection; `_execute` is untyped
         async with self._adapt_connection._execute_mutex:
+            if self.inline:
+                self.inline = False
+                self._keep(_execute(connection._conn, operation, parameters))
+                return
             self._keep(await connection._execute(_execute, connection._conn, operation, parameters))
 
     async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> None:
@@ -121,14 +142,58 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
     _cursor_cls = OneTripCursor
 
+    def commit(self) -> None:
+        conn = self._connection._connection
+        if self.dbapi.inline_ends and conn is not None:
+            try:  # a read transaction's COMMIT: no lock to wait for, no hand-off
+                conn.commit()
+            except Exception as error:
+                self._handle_exception(error)
+            return
+        super().commit()
+
+    def rollback(self) -> None:
+        conn = self._connection._connection
+        if self.dbapi.inline_ends and conn is not None:
+            try:
+                conn.rollback()
+            except Exception as error:
+                self._handle_exception(error)
+            return
+        super().rollback()
+
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
+    def __init__(self, *arg: Any, inline_ends: bool = False) -> None:
+        super().__init__(*arg)
+        self.inline_ends = inline_ends
+
     def connect(self, *arg: Any, **kw: Any) -> OneTripConnection:
+        # Used from the loop's thread too (inline statements), one caller at a time: SQLAlchemy
+        # awaits each call on a connection before the next.
+        kw["check_same_thread"] = False
         connection = self.aiosqlite.connect(*arg, **kw)
         connection._thread.daemon = True
         return OneTripConnection(self, await_(connection))
 
 
-def dbapi() -> OneTripDBAPI:
-    """The DBAPI module to hand to `create_async_engine(..., module=dbapi())`."""
-    return OneTripDBAPI(aiosqlite, sqlite3)
+def dbapi(*, read_only: bool = False) -> OneTripDBAPI:
+    """The DBAPI module to hand to `create_async_engine(..., module=dbapi())`. For an engine
+    that only reads, transactions end in the event loop's thread (`read_only`)."""
+    return OneTripDBAPI(aiosqlite, sqlite3, inline_ends=read_only)
+
+
+def mark_inline(engine: Any) -> None:
+    """Run statements carrying `INLINE` in the event loop's thread on this (sync) engine."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _inline(
+        _conn: Any, cursor: Any, _statement: Any, _params: Any, context: Any, many: bool
+    ) -> None:
+        if (
+            not many
+            and isinstance(cursor, OneTripCursor)
+            and context is not None
+            and context.execution_options.get(INLINE_OPTION)
+        ):
+            cursor.inline = True

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstack.accounts import service as accounts
 from reelstack.accounts.models import User
-from reelstack.db import insert_ignoring_conflicts, utcnow
+from reelstack.db import BOUNDED, insert_ignoring_conflicts, utcnow
 from reelstack.errors import Forbidden, NotAuthenticated, NotFound, Unprocessable
 from reelstack.events import VideoLiked, VideoShared
 from reelstack.infra.counters import Counters
@@ -67,7 +67,7 @@ LIKED_AND_SAVED = union_all(
     select(literal("save", String), Save.video_id).where(
         Save.user_id == bindparam("viewer"), Save.video_id.in_(bindparam("ids", expanding=True))
     ),
-)
+).execution_options(**BOUNDED)
 
 
 async def viewer_interactions(
@@ -123,6 +123,7 @@ async def like(
         insert_ignoring_conflicts(session, table)
         .values(user_id=user_id, video_id=video_id, created_at=utcnow())
         .returning(table.c.user_id)
+        .execution_options(**BOUNDED)
     )
     if inserted.first() is None:
         return LikeState(True, await current_count(counters, seen.video, "like_count"))

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reelstack.accounts import service as accounts
 from reelstack.accounts.models import Role, User
 from reelstack.accounts.security import AccessClaims
-from reelstack.db import enqueue_after_commit
+from reelstack.db import BOUNDED, enqueue_after_commit
 from reelstack.errors import Forbidden, NotFound
 from reelstack.events import VideoDeleted, VideoUpdated
 from reelstack.infra.events import publish
@@ -73,6 +73,7 @@ def _video_with_owner(*, signed_in: bool) -> Select[Any]:
         select(Video, User, *social.relationship_columns(viewer, Video.user_id))
         .join(User, User.id == Video.user_id)
         .where(Video.id == bindparam("video_id"))
+        .execution_options(**BOUNDED)
     )
 
 

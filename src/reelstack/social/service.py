@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reelstack.accounts import service as accounts
 from reelstack.accounts.models import User
 from reelstack.accounts.schemas import UpdateMeRequest
-from reelstack.db import UTCDateTime, insert_ignoring_conflicts, utcnow
+from reelstack.db import BOUNDED, UTCDateTime, insert_ignoring_conflicts, utcnow
 from reelstack.errors import Conflict, Forbidden, NotFound, Unprocessable
 from reelstack.events import FollowRequested, ProfileUpdated, UserFollowed
 from reelstack.infra.events import publish
@@ -65,7 +65,7 @@ def _relations_query() -> Any:
     )
 
 
-RELATIONS = _relations_query()
+RELATIONS = _relations_query().execution_options(**BOUNDED)
 
 
 async def relationships(

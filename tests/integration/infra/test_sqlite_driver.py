@@ -5,14 +5,28 @@ streamed results."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    column,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from reelstack.db import Database
+from reelstack.db import BOUNDED, Database
 from reelstack.infra import sqlite_driver
 
 metadata = MetaData()
@@ -102,5 +116,76 @@ async def test_the_application_database_uses_it_and_writes_do_not_interleave(
         async with db.read_sessions() as session:
             count = len((await session.execute(select(items.c.id))).all())
         assert count == 100
+    finally:
+        await db.dispose()
+
+
+def _thread_probe(engine) -> None:  # type: ignore[no-untyped-def]
+    """Give every connection of the engine `thread_id()`: the thread a statement ran in."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _register(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_connection._connection._conn.create_function("thread_id", 0, threading.get_ident)
+
+
+async def test_bounded_statements_run_in_the_callers_thread_and_others_do_not(
+    tmp_path: Path,
+) -> None:
+    """A statement marked `BOUNDED` runs in the event loop's thread (no hand-off); every other
+    statement still runs in the connection's own thread, so a long one cannot stall the loop."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'app.db'}")
+    _thread_probe(db.reader)
+    _thread_probe(db.writer)
+    loop_thread = threading.get_ident()
+    probe = select(func.thread_id())
+    try:
+        async with db.writer.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        for engine in (db.reader, db.writer):
+            async with engine.begin() as conn:
+                inline = await conn.scalar(probe.execution_options(**BOUNDED))
+                handed_off = await conn.scalar(probe)
+            assert inline == loop_thread
+            assert handed_off is not None and handed_off != loop_thread
+        # A bounded write, then a read of it in the same transaction, then both after commit.
+        async with db.write_sessions() as session, session.begin():
+            await session.execute(insert(items).values(name="inline").execution_options(**BOUNDED))
+            assert await session.scalar(select(func.count()).select_from(items)) == 1
+        async with db.read_sessions() as session:
+            names = (
+                await session.execute(select(items.c.name).execution_options(**BOUNDED))
+            ).scalars()
+            assert list(names) == ["inline"]
+    finally:
+        await db.dispose()
+
+
+async def test_a_bounded_statement_that_fails_raises_and_leaves_the_connection_usable(
+    tmp_path: Path,
+) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'app.db'}")
+    try:
+        async with db.writer.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+            await conn.execute(insert(items).values(name="taken"))
+        with pytest.raises(IntegrityError):
+            async with db.write_sessions() as session, session.begin():
+                await session.execute(
+                    insert(items).values(name="lost").execution_options(**BOUNDED)
+                )
+                await session.execute(
+                    insert(items).values(name="taken").execution_options(**BOUNDED)
+                )
+        with pytest.raises(OperationalError):
+            async with db.read_sessions() as session:
+                await session.execute(
+                    select(column("nope")).select_from(items).execution_options(**BOUNDED)
+                )
+        # The failed write was rolled back; both pools still answer, inline and handed off.
+        for engine in (db.reader, db.writer):
+            async with engine.connect() as conn:
+                inline = await conn.execute(select(items.c.name).execution_options(**BOUNDED))
+                assert inline.scalars().all() == ["taken"]
+                assert (await conn.execute(select(items.c.name))).scalars().all() == ["taken"]
     finally:
         await db.dispose()
