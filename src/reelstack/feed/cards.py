@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstack.accounts.models import User
 from reelstack.media.models import Video
-from reelstack.media.service import Viewer, may_see
+from reelstack.media.service import Gated, GatedOwner, Viewer, may_see
 from reelstack.social import service as social
 from reelstack.social.visibility import Audience, Relationship
 
@@ -24,7 +24,7 @@ class FeedItem:
     source: str = "feed"
 
 
-def listable(viewer: Viewer, video: Video, owner: User, relation: Relationship) -> bool:
+def listable(viewer: Viewer, video: Gated, owner: GatedOwner, relation: Relationship) -> bool:
     """May the viewer find this video in a list? The one visibility function (through
     `may_see`), with unlisted videos kept out of lists and the viewer's own blocks honoured."""
     if relation.is_blocking:

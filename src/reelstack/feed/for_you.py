@@ -15,7 +15,7 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from reelstack.accounts.models import User
@@ -77,6 +77,13 @@ class StoredList:
     version: str
     built_at: float
     entries: list[Entry]
+    # Built once per list (a process reuses a decoded list for many pages), not per page.
+    by_id: dict[str, Entry] = field(init=False, repr=False, compare=False)
+    facts: dict[str, VideoFacts] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_id", {e.video_id: e for e in self.entries})
+        object.__setattr__(self, "facts", {e.video_id: _facts_of(e) for e in self.entries})
 
 
 @dataclass(frozen=True)
@@ -160,17 +167,17 @@ async def build_list(
     for vid, (video, owner) in rows.items():
         if owner.id == viewer.user_id or not listable(viewer, video, owner, relations[owner.id]):
             continue
-        values = features(facts[vid], taste, by_id[vid], now)
+        values = features(facts[vid], taste, by_id[vid], now)  # rounded there
         entries[vid] = Entry(
             vid,
             round(ranker.score(values), 6),
             owner.id,
             video.sound_id,
             video.category,
-            list(video.hashtags or ()),
+            list(video.hashtags),
             by_id[vid],
             reason_for(facts[vid], taste, by_id[vid]),
-            tuple(round(values.get(name, 0.0), 4) for name in FEATURES),
+            tuple(values.get(name, 0.0) for name in FEATURES),
         )
     ranked = sorted(entries.values(), key=lambda e: e.score, reverse=True)
     slots = rerank([_slot(e, e.score) for e in ranked], rt.settings.for_you_list_size)
@@ -325,7 +332,7 @@ async def _cut(
     recent: Sequence[signals.Signal],
 ) -> Page | None:
     """The page from `start` on in the list, or None when nothing unseen is left in it."""
-    by_id = {e.video_id: e for e in stored.entries}
+    by_id = stored.by_id
     # The whole session counts, not only what came after the list: a rebuilt list holds none
     # of the videos the session reacted to (they are seen), and their taste must carry over.
     taste, unknown = _session_taste(recent, 0.0, by_id)
@@ -341,9 +348,14 @@ async def _cut(
         window = stored.entries[start : start + max(MIN_WINDOW, page.size * WINDOW_FACTOR)]
         fresh_ids = set(await seen.unseen(rt, who, [e.video_id for e in window]))
         pool = [e for e in window if e.video_id in fresh_ids]
-        adjusted = [
-            _slot(e, e.score + SESSION_WEIGHT * similarity(_facts_of(e), taste)) for e in pool
-        ]
+        if taste.is_empty():  # similarity to an empty taste is 0: the stored order stands
+            adjusted = [_slot(e, e.score) for e in pool]
+        else:
+            facts = stored.facts
+            adjusted = [
+                _slot(e, e.score + SESSION_WEIGHT * similarity(facts[e.video_id], taste))
+                for e in pool
+            ]
         adjusted.sort(key=lambda s: s.score, reverse=True)
         slots = rerank(adjusted, page.size + 4, before)
         rows = await load_visible(session, viewer, [s.video_id for s in slots])

@@ -27,12 +27,15 @@ async def newest_of(
     *where: ColumnElement[bool],
     limit: int,
     before: datetime | None = None,
+    per_key: int | None = None,
 ) -> list[tuple[str, datetime]]:
     """(id, published_at) of the `limit` newest published videos whose `key` (Video.user_id
     or Video.sound_id) is one of `values` and that meet `where`, newest first (ties: higher
-    id first), published at or before `before` if given."""
+    id first), published at or before `before` if given; at most `per_key` of each value when
+    given (then not the exact newest `limit` when one value has many of them)."""
     if not values or limit <= 0:
         return []
+    each = min(limit, per_key) if per_key else limit
     found: list[tuple[str, datetime]] = []
     unique = list(dict.fromkeys(values))
     for start in range(0, len(unique), KEYS_PER_STATEMENT):
@@ -43,7 +46,7 @@ async def newest_of(
             )
             if before is not None:
                 query = query.where(Video.published_at <= before)
-            ordered = query.order_by(Video.published_at.desc(), Video.id.desc()).limit(limit)
+            ordered = query.order_by(Video.published_at.desc(), Video.id.desc()).limit(each)
             parts.append(select(ordered.subquery()))
         statement = parts[0] if len(parts) == 1 else union_all(*parts)
         found += [(vid, at) for vid, at in await session.execute(statement)]

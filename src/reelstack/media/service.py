@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,7 +48,27 @@ class SeenVideo:
     relation: Relationship
 
 
-def may_see(viewer: Viewer, video: Video, owner: User, relation: Relationship) -> bool:
+class Gated(Protocol):
+    """What deciding visibility reads of a video: a `Video`, or a row of these columns."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def visibility(self) -> str: ...
+    @property
+    def hidden_by_moderation(self) -> bool: ...
+
+
+class GatedOwner(Protocol):
+    """What deciding visibility reads of a video's creator: a `User`, or such a row."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def is_active(self) -> bool: ...
+
+
+def may_see(viewer: Viewer, video: Gated, owner: GatedOwner, relation: Relationship) -> bool:
     """A video's own rules on top of the one visibility function: others see a video only
     once it plays, and never a deactivated creator's."""
     if viewer.user_id != owner.id and not viewer.is_moderator:

@@ -10,7 +10,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Select, case, cast, exists, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    select,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,6 +46,7 @@ RECENT_DAYS = 30
 NEW_CREATOR_VIDEOS = 3
 MAX_FOLLOWEES = 2000  # the newest of this many followed accounts feed the following source
 EXPLORE_STRETCHES = 3
+MIN_PER_KEY = 12  # the fewest newest videos a source reads of each creator or sound
 
 
 @dataclass(frozen=True)
@@ -62,8 +73,11 @@ async def _newest(
     session: AsyncSession, key: Any, values: Sequence[str], limit: int, source: str
 ) -> list[Candidate]:
     """The newest playable videos of these creators or sounds, each read from its own index
-    range (see `media.newest`)."""
-    rows = await newest_of(session, key, values, *_playable_now(), limit=limit)
+    range (see `media.newest`); a few of each rather than all `limit` from the most prolific
+    one: a source should offer variety, and reading `limit` rows of every creator to keep
+    `limit` of them all was most of a list build's database time."""
+    per_key = max(MIN_PER_KEY, -(-2 * limit // max(1, len(values))))
+    rows = await newest_of(session, key, values, *_playable_now(), limit=limit, per_key=per_key)
     return [Candidate(vid, source) for vid, _ in rows]
 
 
@@ -146,18 +160,23 @@ async def fresh(session: AsyncSession) -> list[Candidate]:
 async def explore(
     session: AsyncSession, rng: random.Random, stretches: int = EXPLORE_STRETCHES
 ) -> list[Candidate]:
-    """A few random stretches of the last month: cheap on the publish-time index."""
-    found: list[Candidate] = []
-    for _ in range(stretches):
-        start = utcnow() - timedelta(days=RECENT_DAYS * rng.random())
-        query = (
+    """A few random stretches of the last month: cheap on the publish-time index, and read in
+    one statement (a `UNION ALL` of the stretches), not one round trip each."""
+    now = utcnow()
+    parts = [
+        select(
             _playable(select(Video.id))
-            .where(Video.published_at >= start)
+            .where(Video.published_at >= now - timedelta(days=RECENT_DAYS * rng.random()))
             .order_by(Video.published_at)
             .limit(30)
+            .subquery()
         )
-        found += await _ids(session, query, "explore")
-    return found
+        for _ in range(stretches)
+    ]
+    if not parts:
+        return []
+    statement = parts[0] if len(parts) == 1 else union_all(*parts)
+    return [Candidate(vid, "explore") for vid in (await session.execute(statement)).scalars()]
 
 
 async def trending_now(rt: Runtime) -> list[Candidate]:
@@ -260,18 +279,60 @@ async def build_taste(
 # -- facts of candidates ---------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class CandidateRow:
+    """What a list build reads of a candidate and its creator: the facts ranking needs and
+    the columns visibility is decided on (`media.service.may_see`), not whole rows."""
+
+    id: str
+    user_id: str
+    status: str
+    visibility: str
+    hidden_by_moderation: bool
+    sound_id: str | None
+    category: str | None
+    hashtags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateOwner:
+    id: str
+    is_active: bool
+
+
+# Built once: composing the statement costs more than running it on SQLite.
+_CANDIDATE_COLUMNS = (
+    select(
+        Video.id,
+        Video.user_id,
+        Video.status,
+        Video.visibility,
+        Video.hidden_by_moderation,
+        Video.sound_id,
+        Video.category,
+        Video.hashtags,
+        Video.published_at,
+        Video.created_at,
+        Video.view_count,
+        Video.like_count,
+        Video.share_count,
+        User.username,
+        User.is_active,
+        User.video_count,
+    )
+    .join(User, User.id == Video.user_id)
+    .where(Video.id.in_(bindparam("ids", expanding=True)))
+)
+
+
 async def facts_of(
     session: AsyncSession, video_ids: Sequence[str]
-) -> tuple[dict[str, VideoFacts], dict[str, tuple[Video, User]]]:
-    """What ranking needs of each candidate (two queries), and the rows to check visibility."""
+) -> tuple[dict[str, VideoFacts], dict[str, tuple[CandidateRow, CandidateOwner]]]:
+    """What ranking needs of each candidate (two queries), and what visibility is decided on."""
     if not video_ids:
         return {}, {}
     ids = list(set(video_ids))
-    rows = (
-        await session.execute(
-            select(Video, User).join(User, User.id == Video.user_id).where(Video.id.in_(ids))
-        )
-    ).all()
+    rows = (await session.execute(_CANDIDATE_COLUMNS, {"ids": ids})).all()
     since = utcnow() - timedelta(days=7)
     through = func.sum(case((WatchEvent.watched_ms * 2 >= WatchEvent.duration_ms, 1), else_=0))
     completion = {
@@ -282,21 +343,35 @@ async def facts_of(
             .group_by(WatchEvent.video_id)
         )
     }
-    facts = {
-        video.id: VideoFacts(
-            video_id=video.id,
-            creator_id=owner.id,
-            creator_name=owner.username,
-            hashtags=tuple(video.hashtags or ()),
-            category=video.category,
-            sound_id=video.sound_id,
-            published_ts=(video.published_at or video.created_at).timestamp(),
-            views=video.view_count,
-            likes=video.like_count,
-            shares=video.share_count,
-            completion=completion.get(video.id, 0.5),
-            new_creator=owner.video_count <= NEW_CREATOR_VIDEOS,
+    facts: dict[str, VideoFacts] = {}
+    found: dict[str, tuple[CandidateRow, CandidateOwner]] = {}
+    for r in rows:
+        hashtags = tuple(r.hashtags or ())
+        facts[r.id] = VideoFacts(
+            video_id=r.id,
+            creator_id=r.user_id,
+            creator_name=r.username,
+            hashtags=hashtags,
+            category=r.category,
+            sound_id=r.sound_id,
+            published_ts=(r.published_at or r.created_at).timestamp(),
+            views=r.view_count,
+            likes=r.like_count,
+            shares=r.share_count,
+            completion=completion.get(r.id, 0.5),
+            new_creator=r.video_count <= NEW_CREATOR_VIDEOS,
         )
-        for video, owner in rows
-    }
-    return facts, {video.id: (video, owner) for video, owner in rows}
+        found[r.id] = (
+            CandidateRow(
+                r.id,
+                r.user_id,
+                r.status,
+                r.visibility,
+                r.hidden_by_moderation,
+                r.sound_id,
+                r.category,
+                hashtags,
+            ),
+            CandidateOwner(r.user_id, r.is_active),
+        )
+    return facts, found

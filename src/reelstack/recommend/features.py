@@ -74,6 +74,15 @@ class Taste:
         if sound:
             self.sounds[sound] += weight
 
+    def is_empty(self) -> bool:
+        """No affinity at all: every video is equally similar (0) to this taste."""
+        return not (
+            any(self.hashtags.values())
+            or any(self.creators.values())
+            or any(self.categories.values())
+            or any(self.sounds.values())
+        )
+
     def best_hashtag(self, tags: tuple[str, ...]) -> tuple[str | None, float]:
         scored = [(self.hashtags.get(t, 0.0), t) for t in tags]
         if not scored:

@@ -4,13 +4,18 @@ videos stay away, no creator three times in a row, a page even when ranking brea
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
+from datetime import datetime, timedelta
 
 import httpx
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from reelstack.db import utcnow
 from reelstack.feed import for_you as for_you_module
 from reelstack.feed.impressions import impression_log
+from reelstack.media.models import Video
 from reelstack.recommend import candidates
 from reelstack.runtime import Runtime
 from tests.factories import assert_problem, make_user
@@ -213,3 +218,49 @@ async def test_a_first_page_that_would_wait_gets_the_fallback_and_the_list_follo
     assert await for_you_module.stored_list(runtime, f"u:{viewer.id}") is not None
     later = await for_you(client, viewer.headers, page_size=5, cursor=body["next_cursor"])
     assert later["videos"] and all(v["reason"] for v in later["videos"])
+
+
+async def test_a_prolific_followee_does_not_crowd_the_others_out_of_the_candidates(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    """The following source offers the newest few of every followed creator, not the newest
+    hundred of whoever posts most."""
+    viewer = await make_user(runtime)
+    prolific = await make_user(runtime)
+    others = [await make_user(runtime) for _ in range(24)]
+    for creator in (prolific, *others):
+        await follow(client, viewer, creator)
+    now = utcnow()
+    async with runtime.unit_of_work() as session:
+        for n in range(150):  # all newer than anything the others posted
+            session.add(_ready_video(prolific.id, now - timedelta(minutes=n)))
+        for i, creator in enumerate(others):
+            for n in range(2):
+                session.add(_ready_video(creator.id, now - timedelta(days=1, minutes=10 * i + n)))
+    async with runtime.unit_of_work(write=False) as session:
+        found = await candidates.following(session, viewer.id)
+        owners = dict(
+            (
+                await session.execute(
+                    select(Video.id, Video.user_id).where(Video.id.in_([c.video_id for c in found]))
+                )
+            ).all()
+        )
+    by_creator = Counter(owners[c.video_id] for c in found)
+    assert all(by_creator[creator.id] == 2 for creator in others), by_creator
+    assert 0 < by_creator[prolific.id] < 100
+    assert {c.source for c in found} == {"following"}
+
+
+def _ready_video(owner_id: str, at: datetime) -> Video:
+    return Video(
+        user_id=owner_id,
+        caption="a video",
+        hashtags=[],
+        visibility="public",
+        status="ready",
+        progress=100,
+        duration=10.0,
+        created_at=at,
+        published_at=at,
+    )
