@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from reelstack.accounts.models import User
 from reelstack.accounts.schemas import AvatarUrls, Me, UserStats, UserSummary
@@ -19,7 +19,12 @@ class MediaLinks:
     ttl_seconds: int
 
 
-def avatar_url(media: MediaLinks, user: User, size: str) -> str | None:
+class HasAvatar(Protocol):
+    @property
+    def avatar_key(self) -> str | None: ...
+
+
+def avatar_url(media: MediaLinks, user: HasAvatar, size: str) -> str | None:
     """One signed avatar URL; each signature costs, so lists sign only the size they show."""
     if not user.avatar_key:
         return None

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstack.accounts.models import User
 from reelstack.errors import Unprocessable
-from reelstack.feed.cards import FeedItem, load_visible
+from reelstack.feed.cards import Card, FeedItem, load_visible
 from reelstack.infra.cache import INF
 from reelstack.infra.pagination import PageParams, decode_cursor, encode_cursor
 from reelstack.media.models import Video, VideoStatus
@@ -47,7 +47,7 @@ def position_of(published_at: datetime) -> float:
 @dataclass(frozen=True)
 class Page:
     items: list[FeedItem]
-    rows: dict[str, tuple[Video, User]]
+    rows: dict[str, Card]
     next_cursor: str | None
 
 
@@ -164,7 +164,7 @@ async def following_page(
         small = [uid for uid, count in followees.items() if count < threshold]
         await rebuild_inbox(rt, session, viewer.user_id, small)
     chosen: list[FeedItem] = []
-    rows: dict[str, tuple[Video, User]] = {}
+    rows: dict[str, Card] = {}
     last = after
     # A few spare candidates per page: most pushed items are still visible, so one window
     # (one hydration of ~page-size rows) usually fills the page; a short one takes another.

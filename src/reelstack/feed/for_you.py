@@ -18,15 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from reelstack.accounts.models import User
 from reelstack.errors import Unprocessable
 from reelstack.feed import seen, signals
-from reelstack.feed.cards import FeedItem, listable, load_visible
+from reelstack.feed.cards import Card, FeedItem, listable, load_visible
 from reelstack.feed.impressions import impression_log
 from reelstack.feed.rerank import Slot, rerank
 from reelstack.infra.ids import new_id
 from reelstack.infra.pagination import PageParams, decode_cursor, encode_cursor
-from reelstack.media.models import Video
 from reelstack.media.service import Viewer
 from reelstack.recommend import candidates as sources
 from reelstack.recommend.features import FEATURES, Taste, VideoFacts, features, similarity
@@ -89,7 +87,7 @@ class StoredList:
 @dataclass(frozen=True)
 class Page:
     items: list[FeedItem]
-    rows: dict[str, tuple[Video, User]]
+    rows: dict[str, Card]
     next_cursor: str | None
 
 
@@ -340,7 +338,7 @@ async def _cut(
         Slot(f"prev{i}", 0, c, None, None, False) for i, c in enumerate(previous_creators[-2:])
     ]
     chosen: list[Entry] = []
-    rows: dict[str, tuple[Video, User]] = {}
+    rows: dict[str, Card] = {}
     async with rt.unit_of_work(write=False) as session:
         if unknown:
             found = await sources.attributes(session, unknown)

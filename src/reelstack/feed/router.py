@@ -8,18 +8,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Cookie, Header, Query, Response, status
 
-from reelstack.accounts.models import User
 from reelstack.accounts.security import AccessClaims
 from reelstack.deps import OptionalViewer, ReadSession, RuntimeDep, Viewer, WriteSession
 from reelstack.errors import Unprocessable
 from reelstack.feed import following, for_you, service, signals, trending
-from reelstack.feed.cards import FeedItem, load_visible
+from reelstack.feed.cards import Card, FeedItem, load_visible
 from reelstack.feed.schemas import FeedPage, FeedVideoOut, TimeRange
 from reelstack.infra.ids import new_id
 from reelstack.infra.pagination import Paging, decode_cursor, encode_cursor
 from reelstack.interactions.router import VIDEO_404
 from reelstack.media.hydrate import videos_out
-from reelstack.media.models import Video
 from reelstack.media.schemas import VideoPage
 from reelstack.media.service import Viewer as VideoViewer
 from reelstack.media.service import visible_video
@@ -51,7 +49,7 @@ async def feed_page(
     session: ReadSession,
     viewer_id: str | None,
     items: Sequence[FeedItem],
-    rows: dict[str, tuple[Video, User]],
+    rows: dict[str, Card],
     cursor: str | None,
 ) -> FeedPage:
     """Hydrate a page of feed items in one batch, each card with its reason."""

@@ -12,7 +12,7 @@ from reelstack.analytics import service as analytics
 from reelstack.interactions import service as interactions
 from reelstack.media.models import VIDEO_COUNTERS, Video
 from reelstack.media.schemas import VideoOut
-from reelstack.media.views import video_out
+from reelstack.media.views import CardOwner, CardVideo, video_out
 from reelstack.sounds.cards import sound_cards
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ async def videos_out(
     rt: Runtime,
     session: AsyncSession,
     viewer_id: str | None,
-    items: Sequence[tuple[Video, User]],
+    items: Sequence[tuple[CardVideo, CardOwner]],
 ) -> list[VideoOut]:
     """Shape videos the viewer may see (call only after `service.may_see`): live counters,
     whether the viewer liked and saved each, and where they stopped watching."""

@@ -13,11 +13,14 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from reelstack.infra.storage import Storage, UrlSigner
 from reelstack.media.models import Video
+
+if TYPE_CHECKING:
+    from reelstack.media.views import CardVideo
 
 API_PREFIX = "/api/v1"
 TOKEN_GRANULARITY = 300  # seconds: URLs minted within five minutes are identical, so cacheable
@@ -71,7 +74,7 @@ class PlaybackLinks:
     def file_url(self, key: str) -> str:
         return self.storage.signed_url(key, self.ttl_seconds)
 
-    def video_urls(self, video: Video, viewer_id: str | None) -> dict[str, str]:
+    def video_urls(self, video: CardVideo, viewer_id: str | None) -> dict[str, str]:
         if not video.renditions:
             return {}
         token = mint_token(self.signer, video.id, viewer_id, self.ttl_seconds)
@@ -82,11 +85,11 @@ class PlaybackLinks:
             urls[rendition["name"]] = self.rung_url(video.id, rendition["name"], token)
         return urls
 
-    def posters(self, video: Video) -> dict[str, str]:
+    def posters(self, video: CardVideo) -> dict[str, str]:
         keys: dict[str, str] = (video.thumbnails or {}).get("posters", {})
         return {width: self.file_url(key) for width, key in keys.items()}
 
-    def storyboard(self, video: Video, viewer_id: str | None) -> str | None:
+    def storyboard(self, video: CardVideo, viewer_id: str | None) -> str | None:
         if not (video.thumbnails or {}).get("storyboard_key"):
             return None
         token = mint_token(self.signer, video.id, viewer_id, self.ttl_seconds)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from reelstack.accounts.models import User
+from datetime import datetime
+from typing import Any, Protocol
+
 from reelstack.accounts.views import MediaLinks, avatar_url
 from reelstack.media.models import Video
 from reelstack.media.playback import PlaybackLinks
@@ -21,7 +23,69 @@ from reelstack.sounds.schemas import SoundCard
 POSTER_WIDTH = "360"
 
 
-def author(media: MediaLinks, user: User) -> VideoAuthor:
+class CardVideo(Protocol):
+    """What shaping a video reads: a `Video`, or a row of these columns (`feed.cards`)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def caption(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def hashtags(self) -> list[str]: ...
+    @property
+    def category(self) -> str | None: ...
+    @property
+    def sound_id(self) -> str | None: ...
+    @property
+    def duration(self) -> float | None: ...
+    @property
+    def width(self) -> int | None: ...
+    @property
+    def height(self) -> int | None: ...
+    @property
+    def renditions(self) -> list[dict[str, Any]]: ...
+    @property
+    def mp4_key(self) -> str | None: ...
+    @property
+    def thumbnails(self) -> dict[str, Any]: ...
+    @property
+    def visibility(self) -> str: ...
+    @property
+    def allow_comments(self) -> bool: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def view_count(self) -> int: ...
+    @property
+    def like_count(self) -> int: ...
+    @property
+    def comment_count(self) -> int: ...
+    @property
+    def share_count(self) -> int: ...
+    @property
+    def save_count(self) -> int: ...
+
+
+class CardOwner(Protocol):
+    """What shaping a video reads of its creator: a `User`, or such a row."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def username(self) -> str: ...
+    @property
+    def display_name(self) -> str: ...
+    @property
+    def avatar_key(self) -> str | None: ...
+    @property
+    def is_verified(self) -> bool: ...
+
+
+def author(media: MediaLinks, user: CardOwner) -> VideoAuthor:
     return VideoAuthor(
         user_id=user.id,
         username=user.username,
@@ -34,8 +98,8 @@ def author(media: MediaLinks, user: User) -> VideoAuthor:
 def video_out(
     links: PlaybackLinks,
     media: MediaLinks,
-    video: Video,
-    owner: User,
+    video: CardVideo,
+    owner: CardOwner,
     viewer_id: str | None,
     *,
     counts: dict[str, int] | None = None,
