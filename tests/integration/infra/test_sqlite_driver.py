@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -21,12 +22,13 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from reelstack.db import BOUNDED, Database
+from reelstack.db import BOUNDED, Database, _configure_sqlite
 from reelstack.infra import sqlite_driver
 
 metadata = MetaData()
@@ -189,3 +191,51 @@ async def test_a_bounded_statement_that_fails_raises_and_leaves_the_connection_u
                 assert (await conn.execute(select(items.c.name))).scalars().all() == ["taken"]
     finally:
         await db.dispose()
+
+
+async def test_work_after_a_cancelled_statement_waits_for_it_to_finish(tmp_path: Path) -> None:
+    """A caller that times out leaves its statement running in the connection's thread. What
+    happens next to that connection (SQLAlchemy gives it up: its close is queued behind the
+    statement) must not run inline (in the loop's thread) alongside the statement; once the
+    pool's connection is idle, bounded statements run inline again."""
+    engine = create_async_engine(
+        f"sqlite+aiosqlite:///{tmp_path / 'one.db'}",
+        module=sqlite_driver.dbapi(read_only=True),
+        pool_size=1,
+        max_overflow=0,
+        pool_reset_on_return=None,
+    )
+    _configure_sqlite(engine, immediate=False)
+    _thread_probe(engine)
+    finished: list[float] = []
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _register(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        def done(value: int) -> int:
+            finished.append(time.monotonic())
+            return value
+
+        dbapi_connection._connection._conn.create_function("done", 1, done)
+
+    slow = text(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000)"
+        " SELECT done(max(x)) FROM c"
+    )
+    probe = select(func.thread_id()).execution_options(**BOUNDED)
+    loop_thread = threading.get_ident()
+    try:
+
+        async def run_slow() -> None:
+            async with engine.connect() as conn:
+                await conn.execute(slow)
+
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(run_slow(), timeout=0.05)
+        # The cancelled caller's clean-up (its rollback) waited for the statement to finish.
+        assert finished and finished[0] > started + 0.05
+        async with engine.connect() as conn:
+            assert await conn.scalar(probe) == loop_thread  # idle again: inline
+            assert await conn.scalar(select(func.thread_id())) != loop_thread
+    finally:
+        await engine.dispose()
