@@ -44,6 +44,9 @@ LOW_WATER = 3  # pages left in the list when the next one is built in the backgr
 # a page then reads one short key instead of decoding ~500 entries.
 DECODED_LISTS = 512
 _decoded: OrderedDict[str, StoredList] = OrderedDict()
+# Builds a page started in this process, by viewer, until they finish (see
+# `_build_within_budget`).
+_building: dict[str, asyncio.Task[StoredList]] = {}
 
 
 @dataclass(frozen=True)
@@ -289,14 +292,23 @@ def _decode(cursor: str | None) -> dict[str, Any]:
 async def _build_within_budget(
     rt: Runtime, viewer: Viewer, who: str, after: str | None = None
 ) -> StoredList:
-    """Build the viewer's list for this page, or give up after the budget: the page then falls
-    back, and a job finishes the list for the next one."""
-    try:
-        async with asyncio.timeout(rt.settings.for_you_budget_seconds):
-            return await build_list(rt, viewer, who, after=after)
-    except TimeoutError:
-        await _rebuild_in_background(rt, viewer, who, after)
-        raise
+    """Build the viewer's list for this page, waiting at most the budget. A build that takes
+    longer is not thrown away: it carries on (this page falls back) and the viewer's next
+    page finds the list; a page that comes while it runs waits for that build, not a second."""
+    task = _building.get(who)
+    if task is None:
+        task = asyncio.create_task(build_list(rt, viewer, who, after=after))
+        _building[who] = task
+        task.add_done_callback(lambda done: _built(who, done))
+    async with asyncio.timeout(rt.settings.for_you_budget_seconds):
+        return await asyncio.shield(task)
+
+
+def _built(who: str, task: asyncio.Task[StoredList]) -> None:
+    if _building.get(who) is task:
+        del _building[who]
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("building a For-You list failed: %r", task.exception())
 
 
 async def personal_page(rt: Runtime, viewer: Viewer, who: str, page: PageParams) -> Page:

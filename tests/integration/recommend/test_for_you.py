@@ -19,7 +19,7 @@ from reelstack.media.models import Video
 from reelstack.recommend import candidates
 from reelstack.runtime import Runtime
 from tests.factories import assert_problem, make_user
-from tests.integration.feed.helpers import count_selects, drain, follow, publish_video
+from tests.integration.feed.helpers import count_selects, drain, eventually, follow, publish_video
 from tests.integration.recommend.world import URL, for_you, report_view, small_world
 
 
@@ -202,7 +202,11 @@ async def test_a_first_page_that_would_wait_gets_the_fallback_and_the_list_follo
     viewer = await make_user(runtime)
     fresh = candidates.fresh
 
+    builds = 0
+
     async def slow_fresh(session: AsyncSession) -> list[candidates.Candidate]:
+        nonlocal builds
+        builds += 1
         await asyncio.sleep(1.0)  # a source slower than the 0.3 s budget
         return await fresh(session)
 
@@ -213,9 +217,15 @@ async def test_a_first_page_that_would_wait_gets_the_fallback_and_the_list_follo
         "trending in your region",
         "from someone you follow",
     }
-    # The build carries on in a job; the next page is personal.
-    await drain(runtime, timeout=15)
-    assert await for_you_module.stored_list(runtime, f"u:{viewer.id}") is not None
+    # A page asked for while that build runs waits for it (and falls back too), not a second.
+    again = await for_you(client, viewer.headers, page_size=5)
+    assert again["videos"] and builds == 1
+
+    # The build carries on (nothing it did is thrown away); the next page is personal.
+    async def built() -> bool:
+        return await for_you_module.stored_list(runtime, f"u:{viewer.id}") is not None
+
+    await eventually(built, timeout=15)
     later = await for_you(client, viewer.headers, page_size=5, cursor=body["next_cursor"])
     assert later["videos"] and all(v["reason"] for v in later["videos"])
 
