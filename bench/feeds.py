@@ -105,7 +105,13 @@ async def drive(
                 if cursor:
                     params["cursor"] = cursor
                 start = time.perf_counter()
-                r = await client.get(path, params=params, headers=h)
+                try:
+                    r = await client.get(path, params=params, headers=h)
+                except httpx.TransportError:
+                    # Counted, not fatal: a kept-alive connection the server closed (uvicorn
+                    # closes one idle for 5 s) just as this request went out on it.
+                    errors += 1
+                    continue
                 latencies.append((time.perf_counter() - start) * 1000)
                 if r.status_code != 200:
                     errors += 1
