@@ -69,6 +69,51 @@ def _executemany(conn: sqlite3.Connection, operation: str, parameters: Sequence[
         cursor.close()
 
 
+class _Connection(aiosqlite.Connection):
+    """aiosqlite's connection, knowing whether anything is queued to or running in its thread.
+
+    Inline work must never run beside the thread's: a caller cancelled while it awaited the
+    thread leaves its statement running there. SQLAlchemy gives such a connection up (its
+    close is queued behind the statement), but that is its choice, not a promise: inline work
+    on a connection whose thread is not idle waits its turn in the queue instead."""
+
+    def __init__(self, *arg: Any, **kw: Any) -> None:
+        super().__init__(*arg, **kw)
+        # Each counter is written by one thread only (the loop / the worker), so no lock.
+        self._queued = 0
+        self._finished = 0
+
+    @property
+    def idle(self) -> bool:
+        return self._queued == self._finished
+
+    async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if not self._running or not self._connection:
+            raise ValueError("Connection closed")
+
+        def counted() -> Any:
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self._finished += 1
+
+        self._queued += 1
+        queue: Any = super()._execute  # untyped in aiosqlite
+        return await queue(counted)
+
+
+def _connect(database: Any, **kw: Any) -> _Connection:
+    """`aiosqlite.connect`, with our connection class."""
+
+    def connector() -> sqlite3.Connection:
+        connection: sqlite3.Connection = sqlite3.connect(str(database), **kw)
+        return connection
+
+    connection = _Connection(connector, 64)
+    connection._thread.daemon = True
+    return connection
+
+
 class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     """A cursor whose statement runs, and whose rows are fetched, in one trip to the thread.
 
@@ -122,8 +167,8 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
     async def _execute_async(self, operation: Any, parameters: Any) -> None:
         connection: Any = self._connection  # an aiosqlite.Connection; `_execute` is untyped
         async with self._adapt_connection._execute_mutex:
-            if self.inline:
-                self.inline = False
+            inline, self.inline = self.inline, False
+            if inline and connection.idle:
                 self._keep(_execute(connection._conn, operation, parameters))
                 return
             self._keep(await connection._execute(_execute, connection._conn, operation, parameters))
@@ -142,9 +187,16 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
     _cursor_cls = OneTripCursor
 
+    def _inline_ends(self) -> Any:
+        """The sqlite3 connection, if transactions may end in the loop's thread now."""
+        connection = self._connection
+        if self.dbapi.inline_ends and connection.idle:
+            return connection._connection
+        return None
+
     def commit(self) -> None:
-        conn = self._connection._connection
-        if self.dbapi.inline_ends and conn is not None:
+        conn = self._inline_ends()
+        if conn is not None:
             try:  # a read transaction's COMMIT: no lock to wait for, no hand-off
                 conn.commit()
             except Exception as error:
@@ -153,8 +205,8 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         super().commit()
 
     def rollback(self) -> None:
-        conn = self._connection._connection
-        if self.dbapi.inline_ends and conn is not None:
+        conn = self._inline_ends()
+        if conn is not None:
             try:
                 conn.rollback()
             except Exception as error:
@@ -172,9 +224,8 @@ class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
         # Used from the loop's thread too (inline statements), one caller at a time: SQLAlchemy
         # awaits each call on a connection before the next.
         kw["check_same_thread"] = False
-        connection = self.aiosqlite.connect(*arg, **kw)
-        connection._thread.daemon = True
-        return OneTripConnection(self, await_(connection))
+        connection: Any = await_(_connect(*arg, **kw))
+        return OneTripConnection(self, connection)
 
 
 def dbapi(*, read_only: bool = False) -> OneTripDBAPI:

@@ -239,3 +239,33 @@ async def test_work_after_a_cancelled_statement_waits_for_it_to_finish(tmp_path:
             assert await conn.scalar(select(func.thread_id())) != loop_thread
     finally:
         await engine.dispose()
+
+
+async def test_a_bounded_statement_waits_its_turn_while_the_connections_thread_is_busy(
+    tmp_path: Path,
+) -> None:
+    """Whatever SQLAlchemy does after a cancellation, inline work never runs beside work still
+    in the connection's thread: while the thread is busy, a bounded statement queues behind."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'app.db'}")
+    _thread_probe(db.reader)
+    probe = select(func.thread_id()).execution_options(**BOUNDED)
+    loop_thread = threading.get_ident()
+    try:
+        async with db.reader.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            busy_until: list[float] = []
+
+            def busy() -> None:  # stands in for a statement whose caller gave up on it
+                time.sleep(0.3)
+                busy_until.append(time.monotonic())
+
+            running = asyncio.ensure_future(raw._execute(busy))
+            await asyncio.sleep(0.05)
+            assert not raw.idle
+            await conn.scalar(probe)
+            # It waited for the thread's work (its BEGIN queued behind it), then ran.
+            assert busy_until
+            await running
+            assert raw.idle and await conn.scalar(probe) == loop_thread
+    finally:
+        await db.dispose()
