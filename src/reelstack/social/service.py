@@ -65,7 +65,11 @@ def _relations_query() -> Any:
     )
 
 
-RELATIONS = _relations_query().execution_options(**BOUNDED)
+RELATIONS = _relations_query()
+# A page's worth of users runs inline (`db.BOUNDED`); a list build's ~1,000 candidates' owners
+# do not: their cost grows with the list.
+RELATIONS_OF_A_PAGE = RELATIONS.execution_options(**BOUNDED)
+BOUNDED_IDS = 100
 
 
 async def relationships(
@@ -77,7 +81,9 @@ async def relationships(
     edges: dict[str, set[str]] = {
         kind: set() for kind in ("following", "followed_by", "blocking", "blocked_by", "requested")
     }
-    rows = await session.execute(RELATIONS, {"viewer": viewer_id, "ids": list(set(other_ids))})
+    ids = list(set(other_ids))
+    statement = RELATIONS_OF_A_PAGE if len(ids) <= BOUNDED_IDS else RELATIONS
+    rows = await session.execute(statement, {"viewer": viewer_id, "ids": ids})
     for kind, other in rows:
         edges[kind].add(other)
     return {
