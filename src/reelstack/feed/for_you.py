@@ -44,9 +44,11 @@ LOW_WATER = 3  # pages left in the list when the next one is built in the backgr
 # a page then reads one short key instead of decoding ~500 entries.
 DECODED_LISTS = 512
 _decoded: OrderedDict[str, StoredList] = OrderedDict()
-# Builds a page started in this process, by viewer, until they finish (see
-# `_build_within_budget`).
-_building: dict[str, asyncio.Task[StoredList]] = {}
+# Builds pages started in this process, by viewer and the list they follow, until they finish
+# (see `_build_within_budget`): at most this many at once, each for at most this long.
+_building: dict[tuple[str, str | None], asyncio.Task[StoredList]] = {}
+CARRIED_BUILDS = 4
+CARRY_ON_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -294,19 +296,35 @@ async def _build_within_budget(
 ) -> StoredList:
     """Build the viewer's list for this page, waiting at most the budget. A build that takes
     longer is not thrown away: it carries on (this page falls back) and the viewer's next
-    page finds the list; a page that comes while it runs waits for that build, not a second."""
-    task = _building.get(who)
+    page finds the list; a page that comes while it runs waits for that build, not a second.
+    A process carries on a few builds at a time: past that it is overloaded, and a build over
+    budget is cancelled and left to a job, as the cheapest way out."""
+    budget = rt.settings.for_you_budget_seconds
+    key = (who, after)
+    task = _building.get(key)
+    if task is None and len(_building) >= CARRIED_BUILDS:
+        try:
+            async with asyncio.timeout(budget):
+                return await build_list(rt, viewer, who, after=after)
+        except TimeoutError:
+            await _rebuild_in_background(rt, viewer, who, after)
+            raise
     if task is None:
-        task = asyncio.create_task(build_list(rt, viewer, who, after=after))
-        _building[who] = task
-        task.add_done_callback(lambda done: _built(who, done))
-    async with asyncio.timeout(rt.settings.for_you_budget_seconds):
+        task = asyncio.create_task(_carried_build(rt, viewer, who, after))
+        _building[key] = task
+        task.add_done_callback(lambda done: _built(key, done))
+    async with asyncio.timeout(budget):
         return await asyncio.shield(task)
 
 
-def _built(who: str, task: asyncio.Task[StoredList]) -> None:
-    if _building.get(who) is task:
-        del _building[who]
+async def _carried_build(rt: Runtime, viewer: Viewer, who: str, after: str | None) -> StoredList:
+    async with asyncio.timeout(CARRY_ON_SECONDS):
+        return await build_list(rt, viewer, who, after=after)
+
+
+def _built(key: tuple[str, str | None], task: asyncio.Task[StoredList]) -> None:
+    if _building.get(key) is task:
+        del _building[key]
     if not task.cancelled() and task.exception() is not None:
         log.warning("building a For-You list failed: %r", task.exception())
 

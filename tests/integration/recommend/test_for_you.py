@@ -203,11 +203,12 @@ async def test_a_first_page_that_would_wait_gets_the_fallback_and_the_list_follo
     fresh = candidates.fresh
 
     builds = 0
+    release = asyncio.Event()
 
     async def slow_fresh(session: AsyncSession) -> list[candidates.Candidate]:
         nonlocal builds
         builds += 1
-        await asyncio.sleep(1.0)  # a source slower than the 0.3 s budget
+        await release.wait()  # a source slower than the 0.3 s budget, until released
         return await fresh(session)
 
     monkeypatch.setattr(candidates, "fresh", slow_fresh)
@@ -220,6 +221,11 @@ async def test_a_first_page_that_would_wait_gets_the_fallback_and_the_list_follo
     # A page asked for while that build runs waits for it (and falls back too), not a second.
     again = await for_you(client, viewer.headers, page_size=5)
     assert again["videos"] and builds == 1
+    assert {v["reason"] for v in again["videos"]} <= {
+        "trending in your region",
+        "from someone you follow",
+    }
+    release.set()
 
     # The build carries on (nothing it did is thrown away); the next page is personal.
     async def built() -> bool:
@@ -228,6 +234,28 @@ async def test_a_first_page_that_would_wait_gets_the_fallback_and_the_list_follo
     await eventually(built, timeout=15)
     later = await for_you(client, viewer.headers, page_size=5, cursor=body["next_cursor"])
     assert later["videos"] and all(v["reason"] for v in later["videos"])
+
+
+@pytest.mark.parametrize("settings_overrides", [{"for_you_budget_seconds": 0.3}])
+async def test_an_overloaded_process_leaves_an_over_budget_build_to_a_job(
+    runtime: Runtime, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the few builds a process carries on at once, a build over budget is cancelled and
+    a job makes the list instead."""
+    await small_world(runtime, videos=60)
+    viewer = await make_user(runtime)
+    fresh = candidates.fresh
+
+    async def slow_fresh(session: AsyncSession) -> list[candidates.Candidate]:
+        await asyncio.sleep(1.0)
+        return await fresh(session)
+
+    monkeypatch.setattr(candidates, "fresh", slow_fresh)
+    monkeypatch.setattr(for_you_module, "CARRIED_BUILDS", 0)
+    body = await for_you(client, viewer.headers, page_size=5)
+    assert body["videos"] and not for_you_module._building
+    await drain(runtime, timeout=15)
+    assert await for_you_module.stored_list(runtime, f"u:{viewer.id}") is not None
 
 
 async def test_a_prolific_followee_does_not_crowd_the_others_out_of_the_candidates(
