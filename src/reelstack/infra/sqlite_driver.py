@@ -187,32 +187,26 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     __slots__ = ()
     _cursor_cls = OneTripCursor
 
-    def _inline_ends(self) -> Any:
-        """The sqlite3 connection, if transactions may end in the loop's thread now."""
+    def _end_inline(self, how: str) -> bool:
+        """End a read transaction (`how`: "commit" or "rollback") in the loop's thread, if this
+        engine only reads and the connection's thread is idle: no lock to wait for, no
+        hand-off. False when it must go through the thread."""
         connection = self._connection
-        if self.dbapi.inline_ends and connection.idle:
-            return connection._connection
-        return None
+        if not (self.dbapi.inline_ends and connection.idle and connection._connection):
+            return False
+        try:
+            getattr(connection._connection, how)()
+        except Exception as error:
+            self._handle_exception(error)
+        return True
 
     def commit(self) -> None:
-        conn = self._inline_ends()
-        if conn is not None:
-            try:  # a read transaction's COMMIT: no lock to wait for, no hand-off
-                conn.commit()
-            except Exception as error:
-                self._handle_exception(error)
-            return
-        super().commit()
+        if not self._end_inline("commit"):
+            super().commit()
 
     def rollback(self) -> None:
-        conn = self._inline_ends()
-        if conn is not None:
-            try:
-                conn.rollback()
-            except Exception as error:
-                self._handle_exception(error)
-            return
-        super().rollback()
+        if not self._end_inline("rollback"):
+            super().rollback()
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
