@@ -9,13 +9,14 @@ plus following."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import random
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from reelstack.errors import Unprocessable
@@ -80,13 +81,16 @@ class StoredList:
     version: str
     built_at: float
     entries: list[Entry]
-    # Built once per list (a process reuses a decoded list for many pages), not per page.
-    by_id: dict[str, Entry] = field(init=False, repr=False, compare=False)
-    facts: dict[str, VideoFacts] = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "by_id", {e.video_id: e for e in self.entries})
-        object.__setattr__(self, "facts", {e.video_id: _facts_of(e) for e in self.entries})
+    # Built once per list (a process reuses a decoded list for many pages), not per page, and
+    # only when a page needs them: most pages have no session taste and never read `facts`.
+    @functools.cached_property
+    def by_id(self) -> dict[str, Entry]:
+        return {e.video_id: e for e in self.entries}
+
+    @functools.cached_property
+    def facts(self) -> dict[str, VideoFacts]:
+        return {e.video_id: _facts_of(e) for e in self.entries}
 
 
 @dataclass(frozen=True)
