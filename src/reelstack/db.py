@@ -81,6 +81,9 @@ class JobRequest:
     # Jobs with the same key asked for within `delay` seconds run once, after that delay: the
     # job reads what happened from the rows, so one run covers every request it absorbed.
     coalesce_key: str | None = None
+    # Run by the process that committed, right after the commit, instead of through the queue:
+    # for cheap reactions (a cache write) whose loss in a crash costs a hint, never a row.
+    in_process: bool = False
 
 
 Dispatch = Callable[[list[JobRequest]], Awaitable[None]]
@@ -93,10 +96,13 @@ def enqueue_after_commit(
     *,
     delay: float | None = None,
     coalesce_key: str | None = None,
+    in_process: bool = False,
 ) -> None:
     """Queue a job for after this transaction commits; it is dropped if the transaction rolls back
     (a transcode must never run for a video row that was never stored)."""
-    session.info.setdefault(AFTER_COMMIT, []).append(JobRequest(name, payload, delay, coalesce_key))
+    session.info.setdefault(AFTER_COMMIT, []).append(
+        JobRequest(name, payload, delay, coalesce_key, in_process)
+    )
 
 
 AfterCommit = Callable[[], Awaitable[None]]

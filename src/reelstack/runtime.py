@@ -24,6 +24,7 @@ from reelstack.infra.counters import (
     DatabaseCounters,
     RedisCounters,
 )
+from reelstack.infra.events import run_in_process
 from reelstack.infra.jobs import QUEUES, JobQueue, RedisJobQueue, SqliteJobQueue
 from reelstack.infra.ratelimit import LimitsRateLimiter, MemoryRateLimiter, RateLimiter
 from reelstack.infra.realtime import Broadcaster, MemoryBroadcaster, RedisBroadcaster
@@ -82,11 +83,18 @@ class Runtime:
         return self.db.unit_of_work(self.dispatch, write=write)
 
     async def dispatch(self, requests: list[JobRequest]) -> None:
-        """Enqueue the jobs a committed transaction asked for. A coalesced job whose key already
-        has a run scheduled is left out: that run comes after this commit and covers it."""
+        """Enqueue the jobs a committed transaction asked for, and run its in-process handlers.
+        A coalesced job whose key already has a run scheduled is left out: that run comes after
+        this commit and covers it."""
+        queued = []
+        for request in requests:
+            if request.in_process:
+                await run_in_process(self, request)
+            else:
+                queued.append(request)
         kept = [
             request
-            for request in requests
+            for request in queued
             if request.coalesce_key is None
             or await self.cache.add(
                 f"jobs:coalesce:{request.coalesce_key}", "1", ttl=request.delay or 1.0

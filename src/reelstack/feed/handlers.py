@@ -1,4 +1,6 @@
-"""Reactions of the feeds to domain events, each a job on the feed queue."""
+"""Reactions of the feeds to domain events: jobs on the feed queue, except the taste signals of
+a like, share or comment, which are one cache write each and run in the process that committed
+(as a view's signal does)."""
 
 from __future__ import annotations
 
@@ -33,19 +35,19 @@ async def backfill_new_follow(rt: Runtime, event: UserFollowed) -> None:
     await signals.record_creator_signal(rt, event.follower_id, event.followee_id, "follow")
 
 
-@event_handler(queue="feed")
+@event_handler(in_process=True)  # a cache write: no job per act
 async def like_signal(rt: Runtime, event: VideoLiked) -> None:
     await signals.record_video_signal(rt, signals.user_key(event.user_id), event.video_id, "like")
 
 
-@event_handler(queue="feed")
+@event_handler(in_process=True)  # a cache write: no job per act
 async def share_signal(rt: Runtime, event: VideoShared) -> None:
     if event.user_id is not None:
         key = signals.user_key(event.user_id)
         await signals.record_video_signal(rt, key, event.video_id, "share")
 
 
-@event_handler(queue="feed")
+@event_handler(in_process=True)  # a cache write: no job per act
 async def comment_signal(rt: Runtime, event: CommentPosted) -> None:
     key = signals.user_key(event.author_id)
     await signals.record_video_signal(rt, key, event.video_id, "comment")
