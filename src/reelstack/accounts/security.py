@@ -51,10 +51,18 @@ class AccessClaims:
     family_id: str
 
 
+# Tokens verified recently, kept so a client's next request skips the signature check.
+VERIFIED_TOKENS_KEPT = 4096
+
+
 class AccessTokens:
     def __init__(self, secret: bytes, ttl_seconds: int) -> None:
         self._key = hashlib.sha256(b"reelstack-access-token\x00" + secret).digest()
         self.ttl_seconds = ttl_seconds
+        # token -> (claims, exp): a token's claims never change, so one verified already needs
+        # only its expiry checked again (as PyJWT does: expired once `exp <= now`). The key
+        # is the whole token, so only a token that passed the signature check is ever found.
+        self._verified: dict[str, tuple[AccessClaims, int]] = {}
 
     def issue(self, user_id: str, role: str, family_id: str) -> str:
         now = int(time.time())
@@ -70,6 +78,12 @@ class AccessTokens:
         return jwt.encode(claims, self._key, algorithm=ACCESS_TOKEN_ALGORITHM)
 
     def decode(self, token: str) -> AccessClaims:
+        known = self._verified.get(token)
+        if known is not None:
+            claims_seen, expires = known
+            if time.time() < expires:
+                return claims_seen
+            del self._verified[token]
         try:
             claims = jwt.decode(
                 token,
@@ -84,9 +98,13 @@ class AccessTokens:
             ) from None
         except jwt.PyJWTError:
             raise NotAuthenticated("The access token is not valid.", code="invalid_token") from None
-        return AccessClaims(
+        decoded = AccessClaims(
             str(claims["sub"]), str(claims.get("role", "user")), str(claims.get("fam", ""))
         )
+        if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+            self._verified.pop(next(iter(self._verified)))  # the oldest entry
+        self._verified[token] = (decoded, int(claims["exp"]))
+        return decoded
 
 
 def new_refresh_token() -> tuple[str, str]:
