@@ -37,7 +37,7 @@ from reelstack.infra.events import publish
 from reelstack.infra.ids import new_id
 from reelstack.media import service as media
 from reelstack.media.models import VIDEO_COUNTERS
-from reelstack.media.service import SeenVideo, Viewer
+from reelstack.media.service import SeenVideo, VideoGate, Viewer
 from reelstack.social import service as social
 from reelstack.social.visibility import Relationship
 
@@ -132,7 +132,7 @@ async def _post(
     claim: Claim,
 ) -> Shown:
     user_id = signed_in(viewer)
-    seen = await media.visible_video(session, viewer, video_id)
+    seen = await media.video_gate(session, viewer, video_id)
     if not seen.video.allow_comments:
         raise comments_disabled()
     if not await repo.lock_video(session, video_id):
@@ -184,7 +184,7 @@ async def _post(
 
 
 async def _thread_to_join(
-    session: AsyncSession, viewer: Viewer, seen: SeenVideo, parent_id: str
+    session: AsyncSession, viewer: Viewer, seen: SeenVideo | VideoGate, parent_id: str
 ) -> tuple[Comment, User]:
     """The thread a reply to `parent_id` joins, locked, and the author it answers."""
     parent = await repo.visible_comment(session, viewer, parent_id, seen=seen)
@@ -207,7 +207,9 @@ async def _exists(session: AsyncSession, comment_id: str) -> bool:
     return (await session.scalar(select(Comment.id).where(Comment.id == comment_id))) is not None
 
 
-async def _who_may_see(session: AsyncSession, seen: SeenVideo, users: list[User]) -> list[str]:
+async def _who_may_see(
+    session: AsyncSession, seen: SeenVideo | VideoGate, users: list[User]
+) -> list[str]:
     """The users among `users` who may see the video: a mention must not show a comment of a
     private or followers-only video to someone outside its audience."""
     if not users:

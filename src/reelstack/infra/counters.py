@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from redis.asyncio import Redis
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstack.db import BOUNDED, call_after_commit
@@ -114,20 +114,32 @@ def _stored(spec: CounterSpec, rows: Sequence[Any]) -> Counts:
     return {row.id: {f: int(getattr(row, f)) for f in spec.fields} for row in rows}
 
 
+_MOVES: dict[tuple[str, str], Any] = {}
+
+
+def _move(spec: CounterSpec, field_name: str) -> Any:
+    """`UPDATE ... SET n = n + :delta WHERE id = :row_id RETURNING n`, built once per counter:
+    composing the statement on every write cost more than running it."""
+    key = (spec.name, field_name)
+    if key not in _MOVES:
+        column = spec.table.c[field_name]
+        _MOVES[key] = (
+            update(spec.table)
+            .where(spec.table.c.id == bindparam("row_id"))
+            .values({field_name: column + bindparam("delta", type_=column.type)})
+            .returning(column)
+            .execution_options(**BOUNDED)  # one row by key
+        )
+    return _MOVES[key]
+
+
 class DatabaseCounters:
     """Embedded: the column is the counter, moved in the writer's own transaction."""
 
     async def add(
         self, session: AsyncSession, spec: CounterSpec, row_id: str, field_name: str, delta: int
     ) -> int:
-        column = spec.table.c[field_name]
-        value = await session.scalar(
-            update(spec.table)
-            .where(spec.table.c.id == row_id)
-            .values({field_name: column + delta})
-            .returning(column)
-            .execution_options(**BOUNDED)  # one row by key
-        )
+        value = await session.scalar(_move(spec, field_name), {"row_id": row_id, "delta": delta})
         return int(value or 0)
 
     async def read(self, spec: CounterSpec, rows: Sequence[Any]) -> Counts:

@@ -6,11 +6,14 @@ A viewer acts only on a video they may see (`media.service.visible_video`); anyt
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, String, bindparam, delete, literal, select, union_all, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstack.accounts import service as accounts
@@ -89,11 +92,11 @@ async def viewer_interactions(
 
 async def writable_video(
     session: AsyncSession, viewer: media.Viewer, video_id: str
-) -> media.SeenVideo:
+) -> media.VideoGate:
     """The video, if the viewer may see it, held until commit: a concurrent delete waits for
     this transaction (or it for the delete, and then answers 404 rather than failing on the
     foreign key)."""
-    seen = await media.visible_video(session, viewer, video_id)
+    seen = await media.video_gate(session, viewer, video_id)
     if session.get_bind().dialect.name == "sqlite":
         return seen  # one writer at a time: nothing can delete it under us
     held = await session.scalar(
@@ -104,12 +107,30 @@ async def writable_video(
     return seen
 
 
-async def current_count(counters: Counters, video: Video, field_name: str) -> int:
+async def current_count(counters: Counters, video: Any, field_name: str) -> int:
     """A counter as readers see it now, for answers to writes that changed nothing."""
     return (await counters.read(VIDEO_COUNTERS, [video]))[video.id][field_name]
 
 
 # -- likes ---------------------------------------------------------------------------------
+
+
+@functools.cache
+def _like_insert(dialect: str) -> Any:
+    """The like's INSERT ... ON CONFLICT DO NOTHING RETURNING, built once per dialect."""
+    table: Any = VideoLike.__table__
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    return (
+        module.insert(table)
+        .values(
+            user_id=bindparam("user_id"),
+            video_id=bindparam("video_id"),
+            created_at=bindparam("created_at", type_=table.c.created_at.type),
+        )
+        .on_conflict_do_nothing()
+        .returning(table.c.user_id)
+        .execution_options(**BOUNDED)
+    )
 
 
 async def like(
@@ -118,12 +139,9 @@ async def like(
     """Like a video. Liking it again changes nothing, and tells nobody twice."""
     seen = await writable_video(session, viewer, video_id)
     user_id = signed_in(viewer)
-    table = VideoLike.__table__
     inserted = await session.execute(
-        insert_ignoring_conflicts(session, table)
-        .values(user_id=user_id, video_id=video_id, created_at=utcnow())
-        .returning(table.c.user_id)
-        .execution_options(**BOUNDED)
+        _like_insert(session.get_bind().dialect.name),
+        {"user_id": user_id, "video_id": video_id, "created_at": utcnow()},
     )
     if inserted.first() is None:
         return LikeState(True, await current_count(counters, seen.video, "like_count"))
@@ -169,9 +187,7 @@ async def lock_saver(session: AsyncSession, user_id: str) -> None:
     await accounts.lock_users(session, [user_id])
 
 
-async def ensure_saved(
-    counters: Counters, session: AsyncSession, user_id: str, video: Video
-) -> int:
+async def ensure_saved(counters: Counters, session: AsyncSession, user_id: str, video: Any) -> int:
     """Save the video unless it is saved (the caller holds `lock_saver`); the save count."""
     table = Save.__table__
     inserted = await session.execute(
@@ -283,7 +299,7 @@ async def linked_video(
     return seen
 
 
-async def _recipient(session: AsyncSession, sender_id: str, seen: media.SeenVideo, ref: str) -> str:
+async def _recipient(session: AsyncSession, sender_id: str, seen: media.VideoGate, ref: str) -> str:
     """The user a video is sent to: someone the sender may address, who may watch it."""
     recipient, relation = await social.visible_user(session, sender_id, ref)
     if relation.is_blocking:  # blocked either way: as if they did not exist

@@ -111,6 +111,63 @@ async def visible_video(session: AsyncSession, viewer: Viewer, video_id: str) ->
     return SeenVideo(video, owner, relation)
 
 
+@dataclass(frozen=True, slots=True)
+class OwnerGate:
+    id: str
+    is_active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class VideoGate:
+    """What a like, save or share needs of a video it may act on: the video as a row of the
+    visibility columns, its counters and `counters_seq` (not a loaded `Video`), and its owner's
+    id and state. Reading a dozen columns costs a fraction of loading the two ORM objects."""
+
+    video: Any
+    owner: OwnerGate
+    relation: Relationship
+
+
+@functools.cache
+def _video_gate(*, signed_in: bool) -> Select[Any]:
+    viewer: Any = bindparam("viewer_id") if signed_in else None
+    query: Select[Any] = (
+        select(  # type: ignore[assignment]  # more columns than Select's type spells out
+            Video.id,
+            Video.user_id,
+            Video.status,
+            Video.visibility,
+            Video.hidden_by_moderation,
+            Video.allow_comments,
+            Video.view_count,
+            Video.like_count,
+            Video.comment_count,
+            Video.share_count,
+            Video.save_count,
+            Video.counters_seq,
+            User.is_active.label("owner_active"),
+            *social.relationship_columns(viewer, Video.user_id),
+        )
+        .join(User, User.id == Video.user_id)
+        .where(Video.id == bindparam("video_id"))
+        .execution_options(**BOUNDED)
+    )
+    return query
+
+
+async def video_gate(session: AsyncSession, viewer: Viewer, video_id: str) -> VideoGate:
+    """`visible_video` as columns: the same decision (`may_see`), the same 404."""
+    params = {"video_id": video_id, "viewer_id": viewer.user_id}
+    row = (await session.execute(_video_gate(signed_in=viewer.user_id is not None), params)).first()
+    if row is None:
+        raise NotFound(VIDEO_NOT_FOUND, code="video_not_found")
+    owner = OwnerGate(row.user_id, bool(row.owner_active))
+    relation = social.relationship_from_row(row)
+    if not may_see(viewer, row, owner, relation):
+        raise NotFound(VIDEO_NOT_FOUND, code="video_not_found")
+    return VideoGate(row, owner, relation)
+
+
 async def playback_viewer(session: AsyncSession, viewer_id: str | None) -> Viewer:
     """The viewer a playback token was minted for, with their role as it is now."""
     if viewer_id is None:
