@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstack.accounts import service as accounts
@@ -22,7 +22,7 @@ from reelstack.comments.models import Comment
 from reelstack.comments.repository import Authored, Context
 from reelstack.comments.schemas import CommentSort, PostCommentRequest
 from reelstack.comments.text import duplicate_key, held_reason, mentioned_usernames
-from reelstack.db import utcnow
+from reelstack.db import BOUNDED, utcnow
 from reelstack.errors import (
     Conflict,
     Forbidden,
@@ -110,6 +110,10 @@ async def _not_twice_a_minute(cache: Cache, user_id: str, text: str) -> AsyncIte
         raise
 
 
+COMMENT_COLUMNS = list(Comment.__table__.columns)
+COMMENT_INSERT = insert(Comment.__table__).execution_options(**BOUNDED)  # type: ignore[arg-type]
+
+
 async def post_comment(
     rt: Runtime, viewer: Viewer, video_id: str, body: PostCommentRequest
 ) -> Shown:
@@ -160,9 +164,16 @@ async def _post(
         held_reason=reason,
         created_at=now,
         updated_at=now,
+        like_count=0,
+        dislike_count=0,
+        reply_count=0,
+        is_pinned=False,
+        is_edited=False,
+        is_deleted=False,
     )
-    session.add(comment)
-    await session.flush()
+    # One INSERT of every column, not the unit of work's flush: nothing in this transaction
+    # reads the comment back, and the object only answers the request.
+    await session.execute(COMMENT_INSERT, {c.key: getattr(comment, c.key) for c in COMMENT_COLUMNS})
     if reason is None:
         await rt.counters.add(session, VIDEO_COUNTERS, video_id, "comment_count", 1)
         if thread is not None:
