@@ -117,9 +117,8 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--writes", type=int, default=2000)
     parser.add_argument("--profile", action="store_true")
-    parser.add_argument(
-        "--only", nargs="+", choices=["like", "comment", "view"], default=["like", "comment", "view"]
-    )
+    kinds = ["like", "comment", "view"]
+    parser.add_argument("--only", nargs="+", choices=kinds, default=kinds)
     args = parser.parse_args()
 
     data = fresh_dir(CACHE / "write-cost")
