@@ -116,7 +116,11 @@ def call_after_commit(session: AsyncSession, callback: AfterCommit) -> None:
 
 def insert_ignoring_conflicts(session: AsyncSession, table: Any) -> Insert:
     """INSERT ... ON CONFLICT DO NOTHING in the dialect of the session's database."""
-    dialect = session.get_bind().dialect.name
+    return insert_ignoring_conflicts_in(session.get_bind().dialect.name, table)
+
+
+def insert_ignoring_conflicts_in(dialect: str, table: Any) -> Insert:
+    """INSERT ... ON CONFLICT DO NOTHING in the named dialect, for statements built once."""
     module: Any = postgresql if dialect == "postgresql" else sqlite
     stmt: Insert = module.insert(table).on_conflict_do_nothing()
     return stmt

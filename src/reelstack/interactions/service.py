@@ -13,12 +13,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, String, bindparam, delete, literal, select, union_all, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstack.accounts import service as accounts
 from reelstack.accounts.models import User
-from reelstack.db import BOUNDED, insert_ignoring_conflicts, utcnow
+from reelstack.db import BOUNDED, insert_ignoring_conflicts, insert_ignoring_conflicts_in, utcnow
 from reelstack.errors import Forbidden, NotAuthenticated, NotFound, Unprocessable
 from reelstack.events import VideoLiked, VideoShared
 from reelstack.infra.counters import Counters
@@ -119,15 +118,13 @@ async def current_count(counters: Counters, video: Any, field_name: str) -> int:
 def _like_insert(dialect: str) -> Any:
     """The like's INSERT ... ON CONFLICT DO NOTHING RETURNING, built once per dialect."""
     table: Any = VideoLike.__table__
-    module: Any = postgresql if dialect == "postgresql" else sqlite
     return (
-        module.insert(table)
+        insert_ignoring_conflicts_in(dialect, table)
         .values(
             user_id=bindparam("user_id"),
             video_id=bindparam("video_id"),
             created_at=bindparam("created_at", type_=table.c.created_at.type),
         )
-        .on_conflict_do_nothing()
         .returning(table.c.user_id)
         .execution_options(**BOUNDED)
     )
