@@ -48,6 +48,12 @@ class JobSpec:
 JOB_REGISTRY: dict[str, JobSpec] = {}
 
 
+def periodic_slot_key(spec: JobSpec, at: float) -> str:
+    """The cache key a consumer claims to run `spec`'s periodic run of the slot holding `at`."""
+    assert spec.every_minutes
+    return f"jobs:periodic:{spec.name}:{int(at // (spec.every_minutes * 60))}"
+
+
 def job(
     name: str,
     *,
@@ -197,8 +203,7 @@ class _HueyJobQueue:
         assert self._rt is not None
         if periodic and spec.every_minutes:
             # Every consumer's scheduler fires periodic jobs; only the first one per slot runs.
-            slot = int(time.time() // (spec.every_minutes * 60))
-            slot_key = f"jobs:periodic:{spec.name}:{slot}"
+            slot_key = periodic_slot_key(spec, time.time())
             if not await self._rt.cache.add(slot_key, "1", ttl=spec.every_minutes * 120):
                 return
         started = time.perf_counter()
