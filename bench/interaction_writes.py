@@ -22,6 +22,7 @@ import json
 import random
 import resource
 import statistics
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -293,6 +294,8 @@ def main() -> None:
         users, videos = setup(server.base_url, owner, args.users, args.videos)
         plan = plan_writes(args.rate, args.seconds, users, videos, seed=7)
         server_cpu, client_cpu = server.cpu_seconds(), time.process_time()
+        # For a profiler attached to the server: the load starts now.
+        print(f"load starts: server pid {server.pid}", file=sys.stderr, flush=True)
         outcomes, elapsed = asyncio.run(drive(server.base_url, plan, args.rate, args.connections))
         server_cpu, client_cpu = server.cpu_seconds() - server_cpu, time.process_time() - client_cpu
         # The counters and notifications settle through jobs; give them a moment.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -38,6 +40,8 @@ NAMING_CONVENTION = {
 AFTER_COMMIT = "reelstack.after_commit"
 AFTER_COMMIT_CALLBACKS = "reelstack.after_commit_callbacks"
 SQLITE_BUSY_TIMEOUT_MS = 15000
+# How often the write-ahead log is copied into an SQLite database (the writer's commits don't).
+SQLITE_CHECKPOINT_SECONDS = 1.0
 
 
 class Base(DeclarativeBase):
@@ -133,9 +137,15 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        # The writer never waits on the lock in the loop's thread: its BEGIN IMMEDIATE tries
+        # once there and, if another process holds the lock, waits for it in the thread.
+        cursor.execute(f"PRAGMA busy_timeout={0 if immediate else SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        if immediate:
+            # Its commits run in the loop's thread, so they must not checkpoint (copying the
+            # log into the database and syncing it): `Database.checkpoints` does that instead.
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -143,10 +153,14 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
         # A deferred transaction that later writes can fail with SQLITE_BUSY without waiting;
         # write transactions take the lock up front instead. A deferred BEGIN takes no lock at
         # all, so it runs in the event loop's thread.
-        if immediate:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
+        if not immediate:
             conn.exec_driver_sql("BEGIN", execution_options=sqlite_driver.INLINE)
+        elif not conn.connection.dbapi_connection.begin_immediate_inline():
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            finally:
+                conn.exec_driver_sql("PRAGMA busy_timeout=0")
 
     sqlite_driver.mark_inline(engine.sync_engine)
 
@@ -177,7 +191,7 @@ class Database:
                 max_overflow=0,
                 pool_timeout=60,
                 pool_reset_on_return=None,
-                module=sqlite_driver.dbapi(),
+                module=sqlite_driver.dbapi(inline_ends=True),
             )
             self.reader = create_async_engine(
                 url,
@@ -185,7 +199,7 @@ class Database:
                 pool_size=8,
                 max_overflow=8,
                 pool_reset_on_return=None,
-                module=sqlite_driver.dbapi(read_only=True),
+                module=sqlite_driver.dbapi(inline_ends=True),
             )
             _configure_sqlite(self.writer, immediate=True)
             _configure_sqlite(self.reader, immediate=False)
@@ -200,6 +214,9 @@ class Database:
                 if reader_url
                 else self.writer
             )
+        self._checkpoints: asyncio.Task[None] | None = None
+        self._checkpointer: sqlite3.Connection | None = None
+        self._closing = asyncio.Event()
         self.write_sessions = async_sessionmaker(self.writer, expire_on_commit=False)
         self.read_sessions = async_sessionmaker(self.reader, expire_on_commit=False)
 
@@ -209,6 +226,8 @@ class Database:
     ) -> AsyncIterator[AsyncSession]:
         """One transaction: commit on success, roll back on error; jobs asked for inside it are
         handed to `dispatch` only after the commit."""
+        if write and self.is_sqlite and self._checkpoints is None:
+            self._start_checkpoints()
         factory = self.write_sessions if write else self.read_sessions
         async with factory() as session:
             try:
@@ -250,7 +269,40 @@ class Database:
             await conn.execute(text("SELECT 1"))
             await conn.rollback()
 
+    def _start_checkpoints(self) -> None:
+        """SQLite: copy the write-ahead log into the database every second, in a thread and on
+        a connection of its own, for the writer's commits never do (`_configure_sqlite`). A
+        passive checkpoint waits for no one: readers and the writer go on meanwhile."""
+        path = self.writer.url.database
+        if not path or path == ":memory:":
+            return
+
+        def checkpoint() -> None:
+            if self._checkpointer is None:
+                self._checkpointer = sqlite3.connect(
+                    path, isolation_level=None, check_same_thread=False
+                )
+            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+        async def every_second() -> None:
+            while not self._closing.is_set():
+                try:
+                    await asyncio.wait_for(self._closing.wait(), SQLITE_CHECKPOINT_SECONDS)
+                except TimeoutError:
+                    pass
+                try:
+                    await asyncio.to_thread(checkpoint)
+                except sqlite3.Error:
+                    log.exception("checkpoint of %s failed; the next one tries again", path)
+
+        self._checkpoints = asyncio.create_task(every_second(), name="sqlite-checkpoints")
+
     async def dispose(self) -> None:
+        if self._checkpoints is not None:
+            self._closing.set()
+            await self._checkpoints  # its last checkpoint runs after the last write
         await self.writer.dispose()
         if self.reader is not self.writer:
             await self.reader.dispose()
+        if self._checkpointer is not None:
+            self._checkpointer.close()

@@ -14,9 +14,13 @@ hand-off, and much cheaper under load: the connection's thread takes the GIL bac
 row SQLite steps, and each of those waits behind the busy event loop costs more CPU than the
 row (`bench/page_cost.py`, bench/RESULTS.md). Only such bounded statements may be marked:
 while one runs, nothing else in the process does; scans and aggregates stay in the thread.
-Read transactions begin and end in the loop too (a deferred BEGIN and a read's COMMIT wait
-for no lock); the writer's BEGIN IMMEDIATE and COMMIT (which may checkpoint) stay in the
-thread.
+Transactions begin and end in the loop too. A read's deferred BEGIN and its COMMIT wait for
+no lock. The writer's BEGIN IMMEDIATE runs inline when the write lock is free at once (within
+one process the writer is a single connection, so only another process can hold it), and
+through the thread, waiting, when it is not. The writer's COMMIT runs inline because it never
+checkpoints: the database turns automatic checkpoints off and runs them in the background
+(`db.Database`). So a write transaction holds the one writer for no turn of the event loop,
+where it held it for two (bench/RESULTS.md).
 
 Everything else (the connection, transactions, server-side cursors, errors) is SQLAlchemy's
 aiosqlite adapter unchanged. Installed by passing `dbapi()` as `module=` to the engine and
@@ -188,8 +192,8 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
     _cursor_cls = OneTripCursor
 
     def _end_inline(self, how: str) -> bool:
-        """End a read transaction (`how`: "commit" or "rollback") in the loop's thread, if this
-        engine only reads and the connection's thread is idle: no lock to wait for, no
+        """End a transaction (`how`: "commit" or "rollback") in the loop's thread, if this
+        engine's ends are inline and the connection's thread is idle: no lock to wait for, no
         hand-off. False when it must go through the thread."""
         connection = self._connection
         if not (self.dbapi.inline_ends and connection.idle and connection._connection):
@@ -197,6 +201,22 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         try:
             getattr(connection._connection, how)()
         except Exception as error:
+            self._handle_exception(error)
+        return True
+
+    def begin_immediate_inline(self) -> bool:
+        """BEGIN IMMEDIATE in the loop's thread, if the connection's thread is idle and the
+        write lock is free at once (the writer's busy timeout is 0, so a lock held by another
+        process fails here rather than blocking the loop). False when the caller must begin
+        through the thread, waiting for the lock."""
+        connection = self._connection
+        if not (connection.idle and connection._connection):
+            return False
+        try:
+            connection._connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
+                return False
             self._handle_exception(error)
         return True
 
@@ -222,10 +242,11 @@ class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
         return OneTripConnection(self, connection)
 
 
-def dbapi(*, read_only: bool = False) -> OneTripDBAPI:
-    """The DBAPI module to hand to `create_async_engine(..., module=dbapi())`. For an engine
-    that only reads, transactions end in the event loop's thread (`read_only`)."""
-    return OneTripDBAPI(aiosqlite, sqlite3, inline_ends=read_only)
+def dbapi(*, inline_ends: bool = False) -> OneTripDBAPI:
+    """The DBAPI module to hand to `create_async_engine(..., module=dbapi())`. With
+    `inline_ends`, transactions end in the event loop's thread: right for an engine that only
+    reads, and for a writer whose commits never checkpoint (`wal_autocheckpoint=0`)."""
+    return OneTripDBAPI(aiosqlite, sqlite3, inline_ends=inline_ends)
 
 
 def mark_inline(engine: Any) -> None:

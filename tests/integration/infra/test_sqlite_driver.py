@@ -5,6 +5,7 @@ streamed results."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -200,7 +201,7 @@ async def test_work_after_a_cancelled_statement_waits_for_it_to_finish(tmp_path:
     pool's connection is idle, bounded statements run inline again."""
     engine = create_async_engine(
         f"sqlite+aiosqlite:///{tmp_path / 'one.db'}",
-        module=sqlite_driver.dbapi(read_only=True),
+        module=sqlite_driver.dbapi(inline_ends=True),
         pool_size=1,
         max_overflow=0,
         pool_reset_on_return=None,
@@ -269,3 +270,102 @@ async def test_a_bounded_statement_waits_its_turn_while_the_connections_thread_i
             assert raw.idle and await conn.scalar(probe) == loop_thread
     finally:
         await db.dispose()
+
+
+async def test_a_write_begins_and_commits_in_the_callers_thread(tmp_path: Path) -> None:
+    """The writer's BEGIN IMMEDIATE and COMMIT take no hand-off when the lock is free: a write
+    transaction of bounded statements never leaves the event loop's thread, so it holds the
+    one writer for no turn of the loop."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'app.db'}")
+    async with db.writer.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    handed_off: list[str] = []
+    try:
+        async with db.writer.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            queue = raw._execute
+
+            async def counting(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+                handed_off.append(getattr(fn, "__name__", repr(fn)))
+                return await queue(fn, *args, **kwargs)
+
+            raw._execute = counting
+            async with conn.begin():
+                await conn.execute(insert(items).values(name="x").execution_options(**BOUNDED))
+            assert handed_off == []
+        async with db.read_sessions() as session:
+            assert (await session.execute(select(items.c.name))).scalars().all() == ["x"]
+    finally:
+        await db.dispose()
+
+
+async def test_a_write_waits_for_another_process_holding_the_lock_without_stalling_the_loop(
+    tmp_path: Path,
+) -> None:
+    """Another process (here a plain connection) holds the write lock: the writer's BEGIN does
+    not fail and does not block the event loop; it waits in its thread and goes on once the
+    lock is free."""
+    path = tmp_path / "app.db"
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    async with db.writer.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO items (name) VALUES ('first')")
+
+        async def write() -> None:
+            async with db.write_sessions() as session, session.begin():
+                await session.execute(insert(items).values(name="second"))
+
+        writing = asyncio.ensure_future(write())
+        ticks = 0
+        for _ in range(20):  # the loop keeps turning while the write waits for the lock
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert ticks == 20 and not writing.done()
+        other.execute("COMMIT")
+        await asyncio.wait_for(writing, timeout=5)
+        async with db.read_sessions() as session:
+            names = (await session.execute(select(items.c.name).order_by(items.c.id))).scalars()
+            assert list(names) == ["first", "second"]
+        # Once free, the lock is taken inline again, with a busy timeout of 0 as before.
+        async with db.writer.connect() as conn:
+            assert (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar() == 0
+    finally:
+        other.close()
+        await db.dispose()
+
+
+async def test_the_log_reaches_the_database_file_within_seconds(tmp_path: Path) -> None:
+    """The writer's commits do not checkpoint; the database's background checkpoint copies the
+    write-ahead log into the database file instead, so it grows with the data."""
+    path = tmp_path / "app.db"
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    try:
+        async with db.writer.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        async with db.writer.connect() as conn:
+            assert (await conn.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar() == 0
+        before = path.stat().st_size
+        async with db.unit_of_work(_no_jobs) as session:
+            await session.execute(
+                insert(items), [{"name": f"{i:06}" + "x" * 1000} for i in range(2000)]
+            )
+        for _ in range(50):  # up to 5 s: the checkpoint runs every second
+            if path.stat().st_size >= before + 2_000_000:
+                break
+            await asyncio.sleep(0.1)
+        assert path.stat().st_size >= before + 2_000_000
+    finally:
+        await db.dispose()
+    # Closed: the log was checkpointed and removed, and every row is in the file.
+    check = sqlite3.connect(path)
+    try:
+        assert check.execute("SELECT count(*) FROM items").fetchone() == (2000,)
+    finally:
+        check.close()
+
+
+async def _no_jobs(jobs: object) -> None:
+    raise AssertionError("no jobs expected")
