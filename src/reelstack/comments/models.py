@@ -26,6 +26,7 @@ class Comment(Base):
     __tablename__ = "comments"
     __table_args__ = (
         Index("ix_comments_video_thread_created", "video_id", "thread_id", "created_at"),
+        Index("ix_comments_video_created", "video_id", "created_at"),  # notification digests
         Index("ix_comments_video_thread_likes", "video_id", "thread_id", "like_count"),
         Index("ix_comments_thread_created", "thread_id", "created_at"),
         Index("ix_comments_user_created", "user_id", "created_at"),

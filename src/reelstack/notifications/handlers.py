@@ -22,6 +22,7 @@ from reelstack.media import service as media
 from reelstack.media.models import VideoStatus
 from reelstack.notifications import delivery, repository, service
 from reelstack.notifications.models import NotificationType
+from reelstack.notifications.repository import PostedComment
 from reelstack.notifications.service import NewNotification
 from reelstack.social.visibility import Audience, Relationship, can_view
 
@@ -45,13 +46,14 @@ async def _sees_video(session: AsyncSession, user_id: str, video_id: str) -> boo
 # A video's likes are told to its owner at most once a second, in one job: a popular video
 # costs one notification update per second, not one per like.
 LIKE_DIGEST = Coalescing(key=lambda event: event.video_id, seconds=1.0)
-# How far back a digest looks for likes when it does not know where the last one stopped; a like
-# waits for its digest far less than this, unless the notifications queue falls minutes behind.
-LIKE_LOOKBACK = timedelta(minutes=10)
-# A digest reads from a little before the newest like the last one saw: a like is stamped when it
-# is inserted and may commit a moment later, after a digest that read past its stamp. Likes read
-# twice are not counted twice (`service.add_likes`).
-LIKE_DIGEST_OVERLAP = timedelta(seconds=5)
+# How far back a digest (of likes or of comments) looks when it does not know where the last one
+# stopped; a like or comment waits for its digest far less than this, unless the notifications
+# queue falls minutes behind.
+DIGEST_LOOKBACK = timedelta(minutes=10)
+# A digest reads from a little before the newest row the last one saw: a row is stamped when it
+# is inserted and may commit a moment later, after a digest that read past its stamp. Rows read
+# twice are not told twice (`service.add_likes`, `service.create`).
+DIGEST_OVERLAP = timedelta(seconds=5)
 
 
 def _digest_mark(video_id: str) -> str:
@@ -65,10 +67,10 @@ async def notify_like(rt: Runtime, event: VideoLiked) -> None:
     reads only the likes since the last one (less the overlap), so its cost follows the likes
     of the last second, not every like of the last ten minutes."""
     window = timedelta(seconds=rt.settings.notification_aggregation_window_seconds)
-    since = utcnow() - LIKE_LOOKBACK
+    since = utcnow() - DIGEST_LOOKBACK
     mark = await rt.cache.get(_digest_mark(event.video_id))
     if mark is not None:
-        since = max(since, datetime.fromisoformat(mark) - LIKE_DIGEST_OVERLAP)
+        since = max(since, datetime.fromisoformat(mark) - DIGEST_OVERLAP)
     async with rt.unit_of_work() as session:
         if not await _sees_video(session, event.owner_id, event.video_id):
             return  # deleted or hidden from its owner (moderation) before this job ran
@@ -79,62 +81,92 @@ async def notify_like(rt: Runtime, event: VideoLiked) -> None:
             event.video_id,
             [user_id for user_id, _ in likes],
             window,
-            recounted_within=2 * LIKE_LOOKBACK,
+            recounted_within=2 * DIGEST_LOOKBACK,
         )
     if likes:
         newest = max(stamp for _, stamp in likes)
         await rt.cache.set(
             _digest_mark(event.video_id),
             newest.isoformat(),
-            ttl=LIKE_LOOKBACK.total_seconds(),
+            ttl=DIGEST_LOOKBACK.total_seconds(),
         )
     if changed:
         await delivery.push(rt, event.owner_id, [changed])
 
 
-def comment_recipients(event: CommentPosted) -> dict[str, list[NotificationType]]:
+# A video's comments are told to the people they concern at most once a second, in one job:
+# the job reads the comments since the last one read, as the like digest reads likes.
+COMMENT_DIGEST = Coalescing(key=lambda event: event.video_id, seconds=1.0)
+
+
+def _comment_mark(video_id: str) -> str:
+    """The cache key holding the stamp of the newest comment the video's last run read."""
+    return f"notifications:comment-digest:{video_id}"
+
+
+def comment_recipients(comment: PostedComment, owner_id: str) -> dict[str, list[NotificationType]]:
     """Whom a comment concerns and, for each, the kinds of notification it may give them, most
     specific first: the user replied to, the video's owner, the users mentioned. Each person
     gets one notification, never one about their own comment."""
     kinds: dict[str, list[NotificationType]] = {}
 
     def may_tell(user_id: str | None, kind: NotificationType) -> None:
-        if user_id and user_id != event.author_id:
+        if user_id and user_id != comment.author_id:
             kinds.setdefault(user_id, []).append(kind)
 
-    may_tell(event.reply_to_user_id, NotificationType.REPLY)
-    may_tell(event.owner_id, NotificationType.COMMENT)
-    for user_id in event.mentioned_user_ids:
+    may_tell(comment.reply_to_user_id, NotificationType.REPLY)
+    may_tell(owner_id, NotificationType.COMMENT)
+    for user_id in comment.mentioned_user_ids:
         may_tell(user_id, NotificationType.MENTION)
     return kinds
 
 
-@event_handler(queue="notifications")
+@event_handler(queue="notifications", coalesce=COMMENT_DIGEST)
 async def notify_comment(rt: Runtime, event: CommentPosted) -> None:
-    """Reply, comment and mention notifications of one comment: one per person, the most
-    specific kind they have not turned off (an owner who is also mentioned hears 'commented')."""
-    created: list[tuple[str, str]] = []
+    """Reply, comment and mention notifications of the video's comments since the last run:
+    for each comment one per person, the most specific kind they have not turned off (an
+    owner who is also mentioned hears 'commented'), and only to people who may see the video.
+    A comment removed (or held for review) before this ran tells nobody; one read twice by
+    overlapping runs is told once (`service.create` keeps one per comment and person)."""
+    since = utcnow() - DIGEST_LOOKBACK
+    mark = await rt.cache.get(_comment_mark(event.video_id))
+    if mark is not None:
+        since = max(since, datetime.fromisoformat(mark) - DIGEST_OVERLAP)
+    created: dict[str, list[str]] = {}
     async with rt.unit_of_work() as session:
-        if not await repository.shown_comment_texts(session, {event.comment_id}):
-            return  # removed (or held for review) before this job ran
-        candidates = comment_recipients(event)
-        turned_off = await service.disabled_types(session, candidates)
-        for user_id, kinds in candidates.items():
-            kind = next((k for k in kinds if k.value not in turned_off[user_id]), None)
-            if kind is None or not await _sees_video(session, user_id, event.video_id):
-                continue
-            note = NewNotification(
-                user_id,
-                kind,
-                subject=event.comment_id,
-                actor_id=event.author_id,
-                video_id=event.video_id,
-                comment_id=event.comment_id,
-            )
-            if notification_id := await service.create(session, note):
-                created.append((user_id, notification_id))
-    for user_id, notification_id in created:
-        await delivery.push(rt, user_id, [notification_id])
+        comments = await repository.shown_comments_since(session, event.video_id, since)
+        concerned = {c.comment_id: comment_recipients(c, event.owner_id) for c in comments}
+        turned_off = await service.disabled_types(
+            session, {user_id for kinds in concerned.values() for user_id in kinds}
+        )
+        sees: dict[str, bool] = {}
+        for comment in comments:
+            for user_id, kinds in concerned[comment.comment_id].items():
+                kind = next((k for k in kinds if k.value not in turned_off[user_id]), None)
+                if kind is None:
+                    continue
+                if user_id not in sees:
+                    sees[user_id] = await _sees_video(session, user_id, event.video_id)
+                if not sees[user_id]:
+                    continue
+                note = NewNotification(
+                    user_id,
+                    kind,
+                    subject=comment.comment_id,
+                    actor_id=comment.author_id,
+                    video_id=event.video_id,
+                    comment_id=comment.comment_id,
+                )
+                if notification_id := await service.create(session, note):
+                    created.setdefault(user_id, []).append(notification_id)
+    if comments:
+        await rt.cache.set(
+            _comment_mark(event.video_id),
+            comments[-1].created_at.isoformat(),
+            ttl=DIGEST_LOOKBACK.total_seconds(),
+        )
+    for user_id, notification_ids in created.items():
+        await delivery.push(rt, user_id, notification_ids)
 
 
 async def _notify_creator(

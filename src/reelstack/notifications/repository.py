@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -127,6 +128,43 @@ async def shown_comment_texts(session: AsyncSession, comment_ids: set[str]) -> d
         )
     )
     return {comment_id: text for comment_id, text in rows}
+
+
+@dataclass(frozen=True)
+class PostedComment:
+    """A shown comment as its notifications need it."""
+
+    comment_id: str
+    author_id: str
+    reply_to_user_id: str | None
+    mentioned_user_ids: tuple[str, ...]
+    created_at: datetime
+
+
+async def shown_comments_since(
+    session: AsyncSession, video_id: str, since: datetime
+) -> list[PostedComment]:
+    """The video's comments posted at or after `since` and still shown, oldest first."""
+    rows = await session.execute(
+        select(
+            Comment.id,
+            Comment.user_id,
+            Comment.reply_to_user_id,
+            Comment.mentioned_user_ids,
+            Comment.created_at,
+        )
+        .where(
+            Comment.video_id == video_id,
+            Comment.created_at >= since,
+            Comment.is_deleted.is_(False),
+            Comment.held_for_review.is_(False),
+        )
+        .order_by(Comment.created_at, Comment.id)
+    )
+    return [
+        PostedComment(comment_id, author_id, reply_to, tuple(mentioned or ()), created_at)
+        for comment_id, author_id, reply_to, mentioned, created_at in rows
+    ]
 
 
 async def videos_by_id(session: AsyncSession, video_ids: set[str]) -> dict[str, Video]:

@@ -4,6 +4,7 @@ jobs neither make two rows nor lose a count, and one person counts once."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import timedelta
 
 import httpx
@@ -14,12 +15,18 @@ from reelstack.notifications.models import Notification
 from reelstack.runtime import Runtime
 from tests.factories import make_user, make_video
 from tests.integration.notifications.helpers import (
+    comment,
+    eventually,
     jobs_settled,
     like,
     notifications_of,
     unread_count,
     wait_for,
 )
+
+
+async def _at_least(count: Awaitable[int], wanted: int) -> int | None:
+    return n if (n := await count) >= wanted else None
 
 
 async def notification_rows(rt: Runtime, user_id: str) -> int:
@@ -184,3 +191,30 @@ async def test_a_digest_reads_on_from_where_the_last_one_stopped(
     await jobs_settled(runtime)
     (note,) = await notifications_of(client, owner)
     assert note["actor_count"] == 4
+
+
+async def test_every_comment_of_a_busy_video_is_told_once_though_their_digests_are_shared(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """Comments are told in one job per video per second, read from the rows: thirty posted at
+    once each give the owner one notification, and a reply posted after that digest, in a
+    later one, still reaches the person it answers."""
+    owner = await make_user(runtime, "owner")
+    fans = await asyncio.gather(*(make_user(runtime, f"fan{i:02d}") for i in range(30)))
+    video_id = await make_video(runtime, owner)
+
+    posted = await asyncio.gather(
+        *(comment(client, fan, video_id, f"comment {i}") for i, fan in enumerate(fans))
+    )
+    await eventually(lambda: _at_least(unread_count(client, owner), 30), what="thirty comments")
+    items = await notifications_of(client, owner, page_size=50)
+    assert len(items) == 30
+    assert {n["comment"]["comment_id"] for n in items} == set(posted)
+    assert {n["type"] for n in items} == {"comment"}
+
+    reply = await comment(client, owner, video_id, "thanks!", parent=posted[7])
+    (told,) = await wait_for(client, fans[7], lambda ns: len(ns) == 1, "the reply")
+    assert told["type"] == "reply" and told["comment"]["comment_id"] == reply
+    await jobs_settled(runtime)
+    assert await notification_rows(runtime, owner.id) == 30  # none twice, none of their own
+    assert await notifications_of(client, fans[0]) == []
