@@ -7,6 +7,7 @@ safe to run twice: a notification is written once per subject while it is unread
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -100,7 +101,8 @@ COMMENT_DIGEST = Coalescing(key=lambda event: event.video_id, seconds=1.0)
 
 
 def _comment_mark(video_id: str) -> str:
-    """The cache key holding the stamp of the newest comment the video's last run read."""
+    """The cache key holding the stamp of the newest comment the video's last run read, and
+    the comments it told that the next run reads again."""
     return f"notifications:comment-digest:{video_id}"
 
 
@@ -126,20 +128,26 @@ async def notify_comment(rt: Runtime, event: CommentPosted) -> None:
     """Reply, comment and mention notifications of the video's comments since the last run:
     for each comment one per person, the most specific kind they have not turned off (an
     owner who is also mentioned hears 'commented'), and only to people who may see the video.
-    A comment removed (or held for review) before this ran tells nobody; one read twice by
-    overlapping runs is told once (`service.create` keeps one per comment and person)."""
+    A comment removed (or held for review) before this ran tells nobody. The overlap of the
+    next run skips the comments this one told; should that record be lost, a comment read
+    twice is still told once (`service.create` keeps one per comment and person)."""
     since = utcnow() - DIGEST_LOOKBACK
+    done: set[str] = set()
     mark = await rt.cache.get(_comment_mark(event.video_id))
     if mark is not None:
-        since = max(since, datetime.fromisoformat(mark) - DIGEST_OVERLAP)
+        last = json.loads(mark)
+        since = max(since, datetime.fromisoformat(last["at"]) - DIGEST_OVERLAP)
+        done = set(last["done"])
     created: dict[str, list[str]] = {}
     async with rt.unit_of_work() as session:
-        comments = await repository.shown_comments_since(session, event.video_id, since)
+        read = await repository.shown_comments_since(session, event.video_id, since)
+        comments = [c for c in read if c.comment_id not in done]
         concerned = {c.comment_id: comment_recipients(c, event.owner_id) for c in comments}
         turned_off = await service.disabled_types(
             session, {user_id for kinds in concerned.values() for user_id in kinds}
         )
         sees: dict[str, bool] = {}
+        notes: list[NewNotification] = []
         for comment in comments:
             for user_id, kinds in concerned[comment.comment_id].items():
                 kind = next((k for k in kinds if k.value not in turned_off[user_id]), None)
@@ -147,22 +155,26 @@ async def notify_comment(rt: Runtime, event: CommentPosted) -> None:
                     continue
                 if user_id not in sees:
                     sees[user_id] = await _sees_video(session, user_id, event.video_id)
-                if not sees[user_id]:
-                    continue
-                note = NewNotification(
-                    user_id,
-                    kind,
-                    subject=comment.comment_id,
-                    actor_id=comment.author_id,
-                    video_id=event.video_id,
-                    comment_id=comment.comment_id,
-                )
-                if notification_id := await service.create(session, note):
-                    created.setdefault(user_id, []).append(notification_id)
-    if comments:
+                if sees[user_id]:
+                    notes.append(
+                        NewNotification(
+                            user_id,
+                            kind,
+                            subject=comment.comment_id,
+                            actor_id=comment.author_id,
+                            video_id=event.video_id,
+                            comment_id=comment.comment_id,
+                        )
+                    )
+        for note, notification_id in await service.create_many(session, notes):
+            created.setdefault(note.user_id, []).append(notification_id)
+    if read:
+        # The comments the next digest will read again (its overlap) and need not tell again.
+        newest = read[-1].created_at
+        again = [c.comment_id for c in read if c.created_at >= newest - DIGEST_OVERLAP]
         await rt.cache.set(
             _comment_mark(event.video_id),
-            comments[-1].created_at.isoformat(),
+            json.dumps({"at": newest.isoformat(), "done": again}),
             ttl=DIGEST_LOOKBACK.total_seconds(),
         )
     for user_id, notification_ids in created.items():

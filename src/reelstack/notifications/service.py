@@ -86,6 +86,8 @@ async def _hold_users(session: AsyncSession, user_ids: Iterable[str | None]) -> 
     inserts to come would take on these users. A follow locks its two users FOR UPDATE in id
     order; an insert taking them one by one in another order could close a cycle with it
     (PostgreSQL; SQLite serialises writers and has no row locks)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return  # one writer at a time: nothing to lock, nothing to deadlock with
     ids = sorted({uid for uid in user_ids if uid})
     await session.execute(
         select(User.id)
@@ -128,7 +130,68 @@ async def is_wanted(session: AsyncSession, note: NewNotification) -> bool:
     return note.actor_id is None or not await blocked_between(session, note.user_id, note.actor_id)
 
 
+async def _blocked_pairs(
+    session: AsyncSession, pairs: set[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """The pairs among `pairs` where either user blocks the other, in one query."""
+    if not pairs:
+        return set()
+    people = {uid for pair in pairs for uid in pair}
+    rows = await session.execute(
+        select(Block.blocker_id, Block.blocked_id).where(
+            Block.blocker_id.in_(people), Block.blocked_id.in_(people)
+        )
+    )
+    edges = {(a, b) for a, b in rows}
+    return {(a, b) for a, b in pairs if (a, b) in edges or (b, a) in edges}
+
+
 # -- writing ---------------------------------------------------------------------------------
+async def create_many(
+    session: AsyncSession, notes: Sequence[NewNotification]
+) -> list[tuple[NewNotification, str]]:
+    """`create` for many notifications (not aggregated ones), in four statements however many
+    there are: the ones stored, each with its id."""
+    wanted = [n for n in notes if n.actor_id != n.user_id]
+    off = await disabled_types(session, {n.user_id for n in wanted})
+    wanted = [n for n in wanted if n.type.value not in off[n.user_id]]
+    blocked = await _blocked_pairs(
+        session, {(n.user_id, n.actor_id) for n in wanted if n.actor_id is not None}
+    )
+    wanted = [n for n in wanted if (n.user_id, n.actor_id) not in blocked]
+    if not wanted:
+        return []
+    await _hold_users(session, [uid for n in wanted for uid in (n.user_id, n.actor_id)])
+    now = utcnow()
+    table = Notification.__table__
+    rows = [
+        {
+            "id": new_id(),
+            "user_id": n.user_id,
+            "type": n.type.value,
+            "group_key": n.group_key,
+            "is_open": True,
+            "actor_id": n.actor_id,
+            "actor_count": 1 if n.actor_id else 0,
+            "video_id": n.video_id,
+            "comment_id": n.comment_id,
+            "data": n.data,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for n in wanted
+    ]
+    inserted = await session.execute(
+        _insert(session, table)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["user_id", "group_key"], index_where=OPEN_GROUP)
+        .returning(table.c.id, table.c.user_id, table.c.group_key)
+    )
+    stored = {(user_id, key): nid for nid, user_id, key in inserted}
+    keys = [(n, (n.user_id, n.group_key)) for n in wanted]
+    return [(n, stored[key]) for n, key in keys if key in stored]
+
+
 async def create(session: AsyncSession, note: NewNotification) -> str | None:
     """Store a notification the user wants; None when they do not, or already have it."""
     if not await is_wanted(session, note):
