@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -144,7 +143,8 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         if immediate:
             # Its commits run in the loop's thread, so they must not checkpoint (copying the
-            # log into the database and syncing it): `Database.checkpoints` does that instead.
+            # log into the database and syncing it): `Database._start_checkpoints` does that in
+            # the connection's thread instead.
             cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
@@ -215,7 +215,6 @@ class Database:
                 else self.writer
             )
         self._checkpoints: asyncio.Task[None] | None = None
-        self._checkpointer: sqlite3.Connection | None = None
         self._closing = asyncio.Event()
         self.write_sessions = async_sessionmaker(self.writer, expire_on_commit=False)
         self.read_sessions = async_sessionmaker(self.reader, expire_on_commit=False)
@@ -270,19 +269,14 @@ class Database:
             await conn.rollback()
 
     def _start_checkpoints(self) -> None:
-        """SQLite: copy the write-ahead log into the database every second, in a thread and on
-        a connection of its own, for the writer's commits never do (`_configure_sqlite`). A
-        passive checkpoint waits for no one: readers and the writer go on meanwhile."""
-        path = self.writer.url.database
-        if not path or path == ":memory:":
+        """SQLite: copy the write-ahead log into the database every second, for the writer's
+        commits never do (`_configure_sqlite`). The checkpoint runs on the writer connection,
+        in its thread: no commit can land in the middle of it, so it copies the whole log (less
+        what a reader still holds) and the next write starts the log over, as the writer's own
+        automatic checkpoints did. A write arriving meanwhile waits for it, as it did for
+        those."""
+        if self.writer.url.database in (None, "", ":memory:"):
             return
-
-        def checkpoint() -> None:
-            if self._checkpointer is None:
-                self._checkpointer = sqlite3.connect(
-                    path, isolation_level=None, check_same_thread=False
-                )
-            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
         async def every_second() -> None:
             while not self._closing.is_set():
@@ -291,9 +285,12 @@ class Database:
                 except TimeoutError:
                     pass
                 try:
-                    await asyncio.to_thread(checkpoint)
-                except sqlite3.Error:
-                    log.exception("checkpoint of %s failed; the next one tries again", path)
+                    async with self.writer.connect() as conn:
+                        # aiosqlite's connection: the checkpoint queues behind its work.
+                        raw: Any = (await conn.get_raw_connection()).driver_connection
+                        await raw._execute(sqlite_driver.checkpoint, raw._conn)
+                except Exception:
+                    log.exception("checkpoint of %s failed; the next one tries again", self.url)
 
         self._checkpoints = asyncio.create_task(every_second(), name="sqlite-checkpoints")
 
@@ -304,5 +301,3 @@ class Database:
         await self.writer.dispose()
         if self.reader is not self.writer:
             await self.reader.dispose()
-        if self._checkpointer is not None:
-            self._checkpointer.close()

@@ -18,9 +18,11 @@ Transactions begin and end in the loop too. A read's deferred BEGIN and its COMM
 no lock. The writer's BEGIN IMMEDIATE runs inline when the write lock is free at once (within
 one process the writer is a single connection, so only another process can hold it), and
 through the thread, waiting, when it is not. The writer's COMMIT runs inline because it never
-checkpoints: the database turns automatic checkpoints off and runs them in the background
-(`db.Database`). So a write transaction holds the one writer for no turn of the event loop,
-where it held it for two (bench/RESULTS.md).
+checkpoints: the database turns automatic checkpoints off and runs one a second on the writer
+connection, in its thread (`db.Database`). So a write transaction holds the one writer for no
+turn of the event loop, where it held it for two (bench/RESULTS.md). One sync remains in the
+loop's thread: the first commit after a checkpoint starts the log over, and SQLite syncs the
+log's header then (at most once a second; well under a millisecond here).
 
 Everything else (the connection, transactions, server-side cursors, errors) is SQLAlchemy's
 aiosqlite adapter unchanged. Installed by passing `dbapi()` as `module=` to the engine and
@@ -62,6 +64,11 @@ def _execute(conn: sqlite3.Connection, operation: str, parameters: Any) -> Outco
         return cursor.description, cursor.rowcount, cursor.lastrowid, rows
     finally:
         cursor.close()
+
+
+def checkpoint(conn: sqlite3.Connection) -> None:
+    """A passive checkpoint of the connection's database, run in the connection's thread."""
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 def _executemany(conn: sqlite3.Connection, operation: str, parameters: Sequence[Any]) -> Outcome:

@@ -53,7 +53,7 @@ LIKE_DIGEST = Coalescing(key=lambda event: event.video_id, seconds=1.0)
 DIGEST_LOOKBACK = timedelta(minutes=10)
 # A digest reads from a little before the newest row the last one saw: a row is stamped when it
 # is inserted and may commit a moment later, after a digest that read past its stamp. Rows read
-# twice are not told twice (`service.add_likes`, `service.create`).
+# twice are not told twice (`service.add_likes`, `service.create_many`).
 DIGEST_OVERLAP = timedelta(seconds=5)
 
 
@@ -100,7 +100,7 @@ async def notify_like(rt: Runtime, event: VideoLiked) -> None:
 COMMENT_DIGEST = Coalescing(key=lambda event: event.video_id, seconds=1.0)
 
 
-def _comment_mark(video_id: str) -> str:
+def comment_digest_mark(video_id: str) -> str:
     """The cache key holding the stamp of the newest comment the video's last run read, and
     the comments it told that the next run reads again."""
     return f"notifications:comment-digest:{video_id}"
@@ -130,10 +130,10 @@ async def notify_comment(rt: Runtime, event: CommentPosted) -> None:
     owner who is also mentioned hears 'commented'), and only to people who may see the video.
     A comment removed (or held for review) before this ran tells nobody. The overlap of the
     next run skips the comments this one told; should that record be lost, a comment read
-    twice is still told once (`service.create` keeps one per comment and person)."""
+    twice is still told once (`service.create_many`)."""
     since = utcnow() - DIGEST_LOOKBACK
     done: set[str] = set()
-    mark = await rt.cache.get(_comment_mark(event.video_id))
+    mark = await rt.cache.get(comment_digest_mark(event.video_id))
     if mark is not None:
         last = json.loads(mark)
         since = max(since, datetime.fromisoformat(last["at"]) - DIGEST_OVERLAP)
@@ -166,14 +166,16 @@ async def notify_comment(rt: Runtime, event: CommentPosted) -> None:
                             comment_id=comment.comment_id,
                         )
                     )
-        for note, notification_id in await service.create_many(session, notes):
+        for note, notification_id in await service.create_many(
+            session, notes, told_within=2 * DIGEST_LOOKBACK
+        ):
             created.setdefault(note.user_id, []).append(notification_id)
     if read:
         # The comments the next digest will read again (its overlap) and need not tell again.
         newest = read[-1].created_at
         again = [c.comment_id for c in read if c.created_at >= newest - DIGEST_OVERLAP]
         await rt.cache.set(
-            _comment_mark(event.video_id),
+            comment_digest_mark(event.video_id),
             json.dumps({"at": newest.isoformat(), "done": again}),
             ttl=DIGEST_LOOKBACK.total_seconds(),
         )

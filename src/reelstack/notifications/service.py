@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -147,22 +147,50 @@ async def _blocked_pairs(
 
 
 # -- writing ---------------------------------------------------------------------------------
+# Notifications a `create_many` INSERT carries at most (12 parameters each: both databases take
+# 32,766 at most).
+CREATE_MANY_CHUNK = 500
+
+
 async def create_many(
-    session: AsyncSession, notes: Sequence[NewNotification]
+    session: AsyncSession, notes: Sequence[NewNotification], *, told_within: timedelta
 ) -> list[tuple[NewNotification, str]]:
-    """`create` for many notifications (not aggregated ones), in four statements however many
-    there are: the ones stored, each with its id."""
+    """`create` for many notifications (not aggregated ones), a few statements per 500: the
+    ones stored, each with its id. One whose user already has it (same subject), open or read,
+    from the last `told_within`, is not stored again: a digest that reads its rows twice (its
+    mark lost with an in-memory cache) tells nobody twice."""
     wanted = [n for n in notes if n.actor_id != n.user_id]
     off = await disabled_types(session, {n.user_id for n in wanted})
     wanted = [n for n in wanted if n.type.value not in off[n.user_id]]
+    stored: list[tuple[NewNotification, str]] = []
+    for start in range(0, len(wanted), CREATE_MANY_CHUNK):
+        chunk = wanted[start : start + CREATE_MANY_CHUNK]
+        stored += await _create_chunk(session, chunk, utcnow(), told_within)
+    return stored
+
+
+async def _create_chunk(
+    session: AsyncSession, notes: list[NewNotification], now: datetime, told_within: timedelta
+) -> list[tuple[NewNotification, str]]:
     blocked = await _blocked_pairs(
-        session, {(n.user_id, n.actor_id) for n in wanted if n.actor_id is not None}
+        session, {(n.user_id, n.actor_id) for n in notes if n.actor_id is not None}
     )
-    wanted = [n for n in wanted if (n.user_id, n.actor_id) not in blocked]
-    if not wanted:
+    told = await session.execute(
+        select(Notification.user_id, Notification.group_key).where(
+            Notification.user_id.in_({n.user_id for n in notes}),
+            Notification.updated_at >= now - told_within,
+            Notification.group_key.in_({n.group_key for n in notes}),
+        )
+    )
+    skip = {(user_id, key) for user_id, key in told}
+    notes = [
+        n
+        for n in notes
+        if (n.user_id, n.actor_id) not in blocked and (n.user_id, n.group_key) not in skip
+    ]
+    if not notes:
         return []
-    await _hold_users(session, [uid for n in wanted for uid in (n.user_id, n.actor_id)])
-    now = utcnow()
+    await _hold_users(session, [uid for n in notes for uid in (n.user_id, n.actor_id)])
     table = Notification.__table__
     rows = [
         {
@@ -179,7 +207,7 @@ async def create_many(
             "created_at": now,
             "updated_at": now,
         }
-        for n in wanted
+        for n in notes
     ]
     inserted = await session.execute(
         _insert(session, table)
@@ -187,9 +215,9 @@ async def create_many(
         .on_conflict_do_nothing(index_elements=["user_id", "group_key"], index_where=OPEN_GROUP)
         .returning(table.c.id, table.c.user_id, table.c.group_key)
     )
-    stored = {(user_id, key): nid for nid, user_id, key in inserted}
-    keys = [(n, (n.user_id, n.group_key)) for n in wanted]
-    return [(n, stored[key]) for n, key in keys if key in stored]
+    ids = {(user_id, key): nid for nid, user_id, key in inserted}
+    keys = [(n, (n.user_id, n.group_key)) for n in notes]
+    return [(n, ids[key]) for n, key in keys if key in ids]
 
 
 async def create(session: AsyncSession, note: NewNotification) -> str | None:

@@ -319,11 +319,12 @@ async def test_a_write_waits_for_another_process_holding_the_lock_without_stalli
                 await session.execute(insert(items).values(name="second"))
 
         writing = asyncio.ensure_future(write())
-        ticks = 0
+        started = time.monotonic()
         for _ in range(20):  # the loop keeps turning while the write waits for the lock
             await asyncio.sleep(0.01)
-            ticks += 1
-        assert ticks == 20 and not writing.done()
+        # Blocked in the loop's thread, the write would have held it for the busy timeout.
+        assert time.monotonic() - started < 2
+        assert not writing.done()
         other.execute("COMMIT")
         await asyncio.wait_for(writing, timeout=5)
         async with db.read_sessions() as session:
@@ -360,11 +361,42 @@ async def test_the_log_reaches_the_database_file_within_seconds(tmp_path: Path) 
     finally:
         await db.dispose()
     # Closed: the log was checkpointed and removed, and every row is in the file.
+    assert not path.with_name(path.name + "-wal").exists()
     check = sqlite3.connect(path)
     try:
         assert check.execute("SELECT count(*) FROM items").fetchone() == (2000,)
     finally:
         check.close()
+
+
+async def test_the_log_starts_over_under_steady_writes(tmp_path: Path) -> None:
+    """Writes without a pause must not grow the write-ahead log for ever: each checkpoint
+    copies all of it (no commit lands in the middle), so the next write starts it over and
+    its file stays about one second of writes long."""
+    path = tmp_path / "app.db"
+    wal = path.with_name(path.name + "-wal")
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    try:
+        async with db.writer.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        written = 0
+
+        async def write_for(seconds: float) -> int:
+            nonlocal written
+            until = time.monotonic() + seconds
+            while time.monotonic() < until:
+                async with db.unit_of_work(_no_jobs) as session:
+                    await session.execute(insert(items).values(name=f"{written:08}" + "x" * 800))
+                written += 1
+            return wal.stat().st_size
+
+        first = await write_for(3.5)
+        second = await write_for(3.5)
+        assert written > 500
+        # Growing for ever, the log would be about twice as long after twice the writes.
+        assert second < 1.5 * first, (first, second, written)
+    finally:
+        await db.dispose()
 
 
 async def _no_jobs(jobs: object) -> None:
