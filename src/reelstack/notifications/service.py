@@ -40,7 +40,6 @@ from reelstack.notifications.models import (
     NotificationPreference,
     NotificationType,
 )
-from reelstack.social import service as social
 from reelstack.social.models import Block, Follow
 
 AGGREGATED_TYPES = frozenset({NotificationType.LIKE})
@@ -114,22 +113,6 @@ async def disabled_types(session: AsyncSession, user_ids: Iterable[str]) -> dict
     return off
 
 
-async def blocked_between(session: AsyncSession, user_id: str, other_id: str) -> bool:
-    """Does either user block the other?"""
-    relation = await social.relationship(session, user_id, other_id)
-    return relation.is_blocking or relation.is_blocked_by
-
-
-async def is_wanted(session: AsyncSession, note: NewNotification) -> bool:
-    """Nobody hears of their own doing, of a user they block or who blocks them, or of a type
-    they turned off."""
-    if note.actor_id == note.user_id:
-        return False
-    if note.type.value in (await disabled_types(session, [note.user_id]))[note.user_id]:
-        return False
-    return note.actor_id is None or not await blocked_between(session, note.user_id, note.actor_id)
-
-
 async def _blocked_pairs(
     session: AsyncSession, pairs: set[tuple[str, str]]
 ) -> set[tuple[str, str]]:
@@ -153,12 +136,17 @@ CREATE_MANY_CHUNK = 500
 
 
 async def create_many(
-    session: AsyncSession, notes: Sequence[NewNotification], *, told_within: timedelta
+    session: AsyncSession,
+    notes: Sequence[NewNotification],
+    *,
+    told_within: timedelta | None = None,
 ) -> list[tuple[NewNotification, str]]:
-    """`create` for many notifications (not aggregated ones), a few statements per 500: the
-    ones stored, each with its id. One whose user already has it (same subject), open or read,
-    from the last `told_within`, is not stored again: a digest that reads its rows twice (its
-    mark lost with an in-memory cache) tells nobody twice."""
+    """Store the notifications (not aggregated ones) their users want, a few statements per
+    500: the ones stored, each with its id. Nobody hears of their own doing, of a user they
+    block or who blocks them, or of a type they turned off; a notification its user has open
+    is not stored twice. With `told_within`, neither is one they had (open or read) in that
+    time: a digest that reads its rows twice (its mark lost with an in-memory cache) tells
+    nobody twice."""
     wanted = [n for n in notes if n.actor_id != n.user_id]
     off = await disabled_types(session, {n.user_id for n in wanted})
     wanted = [n for n in wanted if n.type.value not in off[n.user_id]]
@@ -170,19 +158,24 @@ async def create_many(
 
 
 async def _create_chunk(
-    session: AsyncSession, notes: list[NewNotification], now: datetime, told_within: timedelta
+    session: AsyncSession,
+    notes: list[NewNotification],
+    now: datetime,
+    told_within: timedelta | None,
 ) -> list[tuple[NewNotification, str]]:
     blocked = await _blocked_pairs(
         session, {(n.user_id, n.actor_id) for n in notes if n.actor_id is not None}
     )
-    told = await session.execute(
-        select(Notification.user_id, Notification.group_key).where(
-            Notification.user_id.in_({n.user_id for n in notes}),
-            Notification.updated_at >= now - told_within,
-            Notification.group_key.in_({n.group_key for n in notes}),
+    skip: set[tuple[str, str | None]] = set()
+    if told_within is not None:
+        told = await session.execute(
+            select(Notification.user_id, Notification.group_key).where(
+                Notification.user_id.in_({n.user_id for n in notes}),
+                Notification.updated_at >= now - told_within,
+                Notification.group_key.in_({n.group_key for n in notes}),
+            )
         )
-    )
-    skip = {(user_id, key) for user_id, key in told}
+        skip = {(user_id, key) for user_id, key in told}
     notes = [
         n
         for n in notes
@@ -221,31 +214,9 @@ async def _create_chunk(
 
 
 async def create(session: AsyncSession, note: NewNotification) -> str | None:
-    """Store a notification the user wants; None when they do not, or already have it."""
-    if not await is_wanted(session, note):
-        return None
-    await _hold_users(session, [note.user_id, note.actor_id])
-    now = utcnow()
-    inserted = await session.execute(
-        _insert(session, Notification.__table__)
-        .values(
-            id=new_id(),
-            user_id=note.user_id,
-            type=note.type.value,
-            group_key=note.group_key,
-            is_open=True,
-            actor_id=note.actor_id,
-            actor_count=1 if note.actor_id else 0,
-            video_id=note.video_id,
-            comment_id=note.comment_id,
-            data=note.data,
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["user_id", "group_key"], index_where=OPEN_GROUP)
-        .returning(Notification.__table__.c.id)
-    )
-    return inserted.scalar_one_or_none()
+    """Store a notification the user wants; None when they do not, or already have it open."""
+    stored = await create_many(session, [note])
+    return stored[0][1] if stored else None
 
 
 async def add_likes(
