@@ -246,7 +246,8 @@ class _JobFile(SqliteStorage):  # type: ignore[misc]  # huey is untyped
     """huey's SQLite storage, synced as the application's database is (`synchronous=NORMAL` in
     WAL mode): a job enqueued survives the process, as a committed row does, and neither
     waits for the disk on every commit. huey's default (FULL) synced the log on each enqueue
-    and each dequeue, which cost a comment about 0.3 ms of CPU and 0.8 ms of waiting here."""
+    and each dequeue: 394 µs wall and 145 µs CPU per commit against 96 and 38 at NORMAL, in a
+    loop of 300 single inserts on this project's VM (bench/RESULTS.md)."""
 
     def _create_connection(self) -> Any:
         conn = super()._create_connection()
