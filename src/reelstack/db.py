@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import functools
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Insert, MetaData, String, event, text
+from sqlalchemy import DateTime, Executable, Insert, MetaData, String, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -170,6 +174,137 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
 # without a hand-off (`infra.sqlite_driver`); elsewhere it has no effect. Never for scans,
 # aggregates or anything whose cost grows with the data.
 BOUNDED = sqlite_driver.INLINE
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+class _Prepared:
+    """A bounded statement compiled once for SQLite: its SQL, how to bind a call's parameters
+    in order, and how to turn a row into one with the statement's column names and types."""
+
+    __slots__ = ("binds", "columns", "row", "sql")
+
+    def __init__(self, stmt: Any, dialect: Dialect) -> None:
+        compiled: Any = stmt.compile(dialect=dialect)
+        if compiled.positiontup is None:
+            raise TypeError("a bounded statement must compile to positional parameters")
+        self.sql: str = compiled.string
+        # Columns the statement leaves to their Python-side default (INSERT) or onupdate
+        # (UPDATE), such as `updated_at`: computed per execution, as SQLAlchemy does.
+        generated = {
+            column.key: column.default if inserting else column.onupdate
+            for inserting, columns in (
+                (True, compiled.insert_prefetch),
+                (False, compiled.update_prefetch),
+            )
+            for column in columns
+        }
+        binds = []
+        for name in compiled.positiontup:
+            bind = compiled.binds[name]
+            if bind.expanding:
+                raise TypeError("a bounded statement built once cannot expand a list")
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            make = None
+            if name in generated:
+                generator = generated[name]
+                if generator.is_scalar:
+                    make = functools.partial(_same, generator.arg)
+                elif generator.is_callable:
+                    make = functools.partial(generator.arg, None)  # takes no context
+                else:
+                    raise TypeError(f"{name}: only scalar and callable defaults are computed")
+            # Parameters the statement fixed itself (`required` is False) carry their value.
+            fixed = None if bind.required else bind.effective_value
+            binds.append((name, bind.required, fixed, make, process))
+        self.binds = tuple(binds)
+        exported = list(stmt.exported_columns.items()) if hasattr(stmt, "exported_columns") else []
+        keys = [key for key, _ in exported]
+        self.row: Any = collections.namedtuple("Row", keys) if keys else tuple
+        self.columns = tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for _, column in exported
+        )
+
+    def parameters(self, params: dict[str, Any]) -> tuple[Any, ...]:
+        values = []
+        for name, required, fixed, make, process in self.binds:
+            if make is not None:
+                value = params[name] if name in params else make()
+            else:
+                value = params[name] if required else params.get(name, fixed)
+            values.append(process(value) if process is not None else value)
+        return tuple(values)
+
+    def rows(self, raw: list[tuple[Any, ...]]) -> list[Any]:
+        make, columns = self.row._make if self.row is not tuple else tuple, self.columns
+        return [
+            make([v if f is None else f(v) for f, v in zip(columns, values, strict=True)])
+            for values in raw
+        ]
+
+
+_PREPARED: dict[int, tuple[Any, _Prepared]] = {}
+_RAW = "reelstack.raw_sqlite"
+
+
+def _prepared(stmt: Any, dialect: Dialect) -> _Prepared:
+    # Keyed by identity, holding the statement so its id is never reused: only statements
+    # built once (at import, or behind `functools.cache`) come here.
+    found = _PREPARED.get(id(stmt))
+    if found is None:
+        found = _PREPARED[id(stmt)] = (stmt, _Prepared(stmt, dialect))
+    return found[1]
+
+
+async def _rows_of(session: AsyncSession, stmt: Executable, values: dict[str, Any]) -> list[Any]:
+    """The statement's rows through SQLAlchemy, on the session's connection (Core, not the ORM:
+    the statement names columns, never entities)."""
+    result = await (await session.connection()).execute(stmt, values)
+    return list(result.all()) if result.returns_rows else []
+
+
+async def fetch_bounded(
+    session: AsyncSession, stmt: Executable, params: dict[str, Any] | None = None
+) -> list[Any]:
+    """Run a statement built once and marked `BOUNDED` in the session's transaction; its rows,
+    with the statement's column names as attributes.
+
+    On SQLite it runs straight on the connection, in the event loop's thread: what SQLAlchemy
+    adds around a statement (the ORM session's execution, the execution context, result
+    objects) cost several times SQLite's own work for the one-row statements of a like or a
+    comment (bench/RESULTS.md). The rows and parameters pass through the same type processing,
+    errors are raised as SQLAlchemy's, and pending ORM changes are flushed first, as
+    `session.execute` does. Statement events (`before_cursor_execute`) do not fire for it.
+    Elsewhere (PostgreSQL), and whenever the connection's thread is busy, it runs through
+    SQLAlchemy Core on the session's connection."""
+    values = params or {}
+    if not stmt.get_execution_options().get(sqlite_driver.INLINE_OPTION):
+        raise TypeError("fetch_bounded runs only statements marked BOUNDED")
+    if session.new or session.deleted or session.dirty:
+        await session.flush()
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite":
+        return await _rows_of(session, stmt, values)
+    prepared = _prepared(stmt, bind.dialect)
+    transaction = session.sync_session.get_transaction()
+    held = session.info.get(_RAW)
+    if held is None or held[0] is not transaction or transaction is None:
+        conn = await session.connection()  # begins the transaction, as a first execute would
+        transaction = session.sync_session.get_transaction()
+        dbapi_connection: Any = conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
+        held = session.info[_RAW] = (transaction, dbapi_connection)
+    connection = held[1]._connection  # the aiosqlite connection
+    if not (connection.idle and connection._connection):
+        return await _rows_of(session, stmt, values)
+    parameters = prepared.parameters(values)
+    try:
+        raw = connection._connection.execute(prepared.sql, parameters).fetchall()
+    except sqlite3.Error as error:
+        raise DBAPIError.instance(prepared.sql, parameters, error, sqlite3.Error) from error
+    return prepared.rows(raw)
 
 
 class Database:

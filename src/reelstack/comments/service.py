@@ -22,7 +22,7 @@ from reelstack.comments.models import Comment
 from reelstack.comments.repository import Authored, Context
 from reelstack.comments.schemas import CommentSort, PostCommentRequest
 from reelstack.comments.text import duplicate_key, held_reason, mentioned_usernames
-from reelstack.db import BOUNDED, utcnow
+from reelstack.db import BOUNDED, fetch_bounded, utcnow
 from reelstack.errors import (
     Conflict,
     Forbidden,
@@ -173,7 +173,9 @@ async def _post(
     )
     # One INSERT of every column, not the unit of work's flush: nothing in this transaction
     # reads the comment back, and the object only answers the request.
-    await session.execute(COMMENT_INSERT, {c.key: getattr(comment, c.key) for c in COMMENT_COLUMNS})
+    await fetch_bounded(
+        session, COMMENT_INSERT, {c.key: getattr(comment, c.key) for c in COMMENT_COLUMNS}
+    )
     if reason is None:
         await rt.counters.add(session, VIDEO_COUNTERS, video_id, "comment_count", 1)
         if thread is not None:

@@ -33,7 +33,7 @@ from redis.asyncio import Redis
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reelstack.db import BOUNDED, call_after_commit
+from reelstack.db import BOUNDED, call_after_commit, fetch_bounded
 from reelstack.infra.jobs import job
 
 if TYPE_CHECKING:
@@ -139,8 +139,10 @@ class DatabaseCounters:
     async def add(
         self, session: AsyncSession, spec: CounterSpec, row_id: str, field_name: str, delta: int
     ) -> int:
-        value = await session.scalar(_move(spec, field_name), {"row_id": row_id, "delta": delta})
-        return int(value or 0)
+        rows = await fetch_bounded(
+            session, _move(spec, field_name), {"row_id": row_id, "delta": delta}
+        )
+        return int(rows[0][0] or 0) if rows else 0
 
     async def read(self, spec: CounterSpec, rows: Sequence[Any]) -> Counts:
         return _stored(spec, rows)

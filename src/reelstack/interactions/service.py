@@ -17,7 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstack.accounts import service as accounts
 from reelstack.accounts.models import User
-from reelstack.db import BOUNDED, insert_ignoring_conflicts, insert_ignoring_conflicts_in, utcnow
+from reelstack.db import (
+    BOUNDED,
+    fetch_bounded,
+    insert_ignoring_conflicts,
+    insert_ignoring_conflicts_in,
+    utcnow,
+)
 from reelstack.errors import Forbidden, NotAuthenticated, NotFound, Unprocessable
 from reelstack.events import VideoLiked, VideoShared
 from reelstack.infra.counters import Counters
@@ -136,15 +142,24 @@ async def like(
     """Like a video. Liking it again changes nothing, and tells nobody twice."""
     seen = await writable_video(session, viewer, video_id)
     user_id = signed_in(viewer)
-    inserted = await session.execute(
+    inserted = await fetch_bounded(
+        session,
         _like_insert(session.get_bind().dialect.name),
         {"user_id": user_id, "video_id": video_id, "created_at": utcnow()},
     )
-    if inserted.first() is None:
+    if not inserted:
         return LikeState(True, await current_count(counters, seen.video, "like_count"))
     count = await counters.add(session, VIDEO_COUNTERS, video_id, "like_count", 1)
     publish(session, VideoLiked(video_id=video_id, owner_id=seen.owner.id, user_id=user_id))
     return LikeState(True, count)
+
+
+UNLIKE = (
+    delete(VideoLike)
+    .where(VideoLike.user_id == bindparam("user_id"), VideoLike.video_id == bindparam("video_id"))
+    .returning(VideoLike.video_id)
+    .execution_options(**BOUNDED)
+)
 
 
 async def recent_likes(
@@ -164,12 +179,10 @@ async def unlike(
 ) -> LikeState:
     """Take a like back; idempotent."""
     seen = await writable_video(session, viewer, video_id)
-    deleted = await session.execute(
-        delete(VideoLike)
-        .where(VideoLike.user_id == signed_in(viewer), VideoLike.video_id == video_id)
-        .returning(VideoLike.video_id)
+    deleted = await fetch_bounded(
+        session, UNLIKE, {"user_id": signed_in(viewer), "video_id": video_id}
     )
-    if deleted.first() is None:
+    if not deleted:
         return LikeState(False, await current_count(counters, seen.video, "like_count"))
     return LikeState(False, await counters.add(session, VIDEO_COUNTERS, video_id, "like_count", -1))
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reelstack.accounts import service as accounts
 from reelstack.accounts.models import Role, User
 from reelstack.accounts.security import AccessClaims
-from reelstack.db import BOUNDED, enqueue_after_commit
+from reelstack.db import BOUNDED, enqueue_after_commit, fetch_bounded
 from reelstack.errors import Forbidden, NotFound
 from reelstack.events import VideoDeleted, VideoUpdated
 from reelstack.infra.events import publish
@@ -158,7 +158,8 @@ def _video_gate(*, signed_in: bool) -> Select[Any]:
 async def video_gate(session: AsyncSession, viewer: Viewer, video_id: str) -> VideoGate:
     """`visible_video` as columns: the same decision (`may_see`), the same 404."""
     params = {"video_id": video_id, "viewer_id": viewer.user_id}
-    row = (await session.execute(_video_gate(signed_in=viewer.user_id is not None), params)).first()
+    rows = await fetch_bounded(session, _video_gate(signed_in=viewer.user_id is not None), params)
+    row = rows[0] if rows else None
     if row is None:
         raise NotFound(VIDEO_NOT_FOUND, code="video_not_found")
     owner = OwnerGate(row.user_id, bool(row.owner_active))

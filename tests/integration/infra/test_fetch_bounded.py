@@ -1,0 +1,108 @@
+"""`db.fetch_bounded`: a statement built once runs in the session's transaction and answers
+what `session.execute` would, on both deployments (on SQLite straight on the connection)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from reelstack.accounts.models import User
+from reelstack.db import BOUNDED, fetch_bounded
+from reelstack.interactions.models import VideoLike
+from reelstack.media.models import Video
+from reelstack.runtime import Runtime
+from tests.factories import make_user, make_video
+
+VIDEO_ROW = (
+    select(
+        Video.id,
+        Video.allow_comments,
+        Video.hidden_by_moderation,
+        Video.like_count,
+        Video.hashtags,
+        Video.created_at,
+        User.username.label("owner_name"),
+    )
+    .join(User, User.id == Video.user_id)
+    .where(Video.id == bindparam("video_id"))
+    .execution_options(**BOUNDED)
+)
+MOVE_LIKES = (
+    update(Video)
+    .where(Video.id == bindparam("row_id"))
+    .values(like_count=Video.like_count + bindparam("delta"))
+    .returning(Video.like_count, Video.updated_at)
+    .execution_options(**BOUNDED)
+)
+LIKE = (
+    insert(VideoLike)
+    .values(user_id=bindparam("user_id"), video_id=bindparam("video_id"))
+    .execution_options(**BOUNDED)
+)
+
+
+async def test_rows_have_the_statements_names_and_types(runtime: Runtime) -> None:
+    owner = await make_user(runtime)
+    video_id = await make_video(runtime, owner, allow_comments=False)
+    async with runtime.unit_of_work() as session:
+        await session.execute(update(Video).where(Video.id == video_id).values(hashtags=["cats"]))
+        expected = (await session.execute(VIDEO_ROW, {"video_id": video_id})).one()
+        (row,) = await fetch_bounded(session, VIDEO_ROW, {"video_id": video_id})
+        missing = await fetch_bounded(session, VIDEO_ROW, {"video_id": "0" * 26})
+    assert tuple(row) == tuple(expected)
+    assert row.allow_comments is False and row.hidden_by_moderation is False
+    assert row.hashtags == ["cats"] and row.owner_name == owner.username
+    assert row.created_at.tzinfo is not None
+    assert missing == []
+
+
+async def test_a_write_fills_python_side_defaults_and_commits_with_the_session(
+    runtime: Runtime,
+) -> None:
+    owner = await make_user(runtime)
+    video_id = await make_video(runtime, owner)
+    async with runtime.unit_of_work() as session:
+        before = await session.scalar(select(Video.updated_at).where(Video.id == video_id))
+    assert before is not None
+    async with runtime.unit_of_work() as session:
+        (moved,) = await fetch_bounded(session, MOVE_LIKES, {"row_id": video_id, "delta": 3})
+        # An ORM object added before a bounded statement is flushed first, as execute would.
+        session.add(VideoLike(user_id=owner.id, video_id=video_id))
+        (again,) = await fetch_bounded(session, MOVE_LIKES, {"row_id": video_id, "delta": 1})
+        liked = await session.scalar(
+            select(VideoLike.user_id).where(VideoLike.video_id == video_id)
+        )
+    assert (moved.like_count, again.like_count) == (3, 4)
+    assert moved.updated_at > before and moved.updated_at.tzinfo is not None
+    assert moved.updated_at - datetime.now(UTC) < timedelta(minutes=1)
+    assert liked == owner.id
+    async with runtime.unit_of_work(write=False) as session:
+        stored = await session.scalar(select(Video.like_count).where(Video.id == video_id))
+    assert stored == 4
+
+
+async def test_a_failed_statement_raises_sqlalchemys_error_and_rolls_back_with_the_session(
+    runtime: Runtime,
+) -> None:
+    owner = await make_user(runtime)
+    video_id = await make_video(runtime, owner)
+    with pytest.raises(IntegrityError):
+        async with runtime.unit_of_work() as session:
+            await fetch_bounded(session, MOVE_LIKES, {"row_id": video_id, "delta": 5})
+            await fetch_bounded(session, LIKE, {"user_id": owner.id, "video_id": video_id})
+            await fetch_bounded(session, LIKE, {"user_id": owner.id, "video_id": video_id})
+    async with runtime.unit_of_work(write=False) as session:
+        count = await session.scalar(select(Video.like_count).where(Video.id == video_id))
+        likes = (
+            await session.execute(select(VideoLike).where(VideoLike.video_id == video_id))
+        ).all()
+    assert count == 0 and likes == []
+
+
+async def test_only_statements_marked_bounded_run(runtime: Runtime) -> None:
+    async with runtime.unit_of_work() as session:
+        with pytest.raises(TypeError):
+            await fetch_bounded(session, select(Video.id))
