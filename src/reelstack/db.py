@@ -186,8 +186,10 @@ class _Prepared:
 
     __slots__ = ("binds", "columns", "row", "sql")
 
-    def __init__(self, stmt: Any, dialect: Dialect) -> None:
-        compiled: Any = stmt.compile(dialect=dialect)
+    def __init__(self, stmt: Any, dialect: Dialect, keys: tuple[str, ...]) -> None:
+        # Compiled for the parameters given, as SQLAlchemy compiles a statement it executes:
+        # an INSERT without values takes the columns named, and the same names are refused.
+        compiled: Any = stmt.compile(dialect=dialect, column_keys=list(keys))
         if compiled.positiontup is None:
             raise TypeError("a bounded statement must compile to positional parameters")
         self.sql: str = compiled.string
@@ -246,16 +248,16 @@ class _Prepared:
         ]
 
 
-_PREPARED: dict[int, tuple[Any, _Prepared]] = {}
+_PREPARED: dict[tuple[int, tuple[str, ...]], tuple[Any, _Prepared]] = {}
 _RAW = "reelstack.raw_sqlite"
 
 
-def _prepared(stmt: Any, dialect: Dialect) -> _Prepared:
+def _prepared(stmt: Any, dialect: Dialect, keys: tuple[str, ...]) -> _Prepared:
     # Keyed by identity, holding the statement so its id is never reused: only statements
     # built once (at import, or behind `functools.cache`) come here.
-    found = _PREPARED.get(id(stmt))
+    found = _PREPARED.get((id(stmt), keys))
     if found is None:
-        found = _PREPARED[id(stmt)] = (stmt, _Prepared(stmt, dialect))
+        found = _PREPARED[(id(stmt), keys)] = (stmt, _Prepared(stmt, dialect, keys))
     return found[1]
 
 
@@ -288,7 +290,7 @@ async def fetch_bounded(
     bind = session.get_bind()
     if bind.dialect.name != "sqlite":
         return await _rows_of(session, stmt, values)
-    prepared = _prepared(stmt, bind.dialect)
+    prepared = _prepared(stmt, bind.dialect, tuple(values))
     transaction = session.sync_session.get_transaction()
     held = session.info.get(_RAW)
     if held is None or held[0] is not transaction or transaction is None:

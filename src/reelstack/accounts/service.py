@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, or_, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +21,7 @@ from reelstack.accounts.security import (
     hash_refresh_token,
     new_refresh_token,
 )
-from reelstack.db import enqueue_after_commit, utcnow
+from reelstack.db import BOUNDED, enqueue_after_commit, fetch_bounded, utcnow
 from reelstack.errors import Conflict, NotAuthenticated, NotFound, PayloadTooLarge, Unprocessable
 from reelstack.events import UserRegistered
 from reelstack.infra.events import publish
@@ -273,6 +274,22 @@ async def get_user(session: AsyncSession, user_id: str) -> User:
     if user is None or not user.is_active:
         raise NotFound("No such user.", code="user_not_found")
     return user
+
+
+# What a comment or a card shows of its author (`media.views.CardOwner`), by id, active only.
+AUTHOR = (
+    select(User.id, User.username, User.display_name, User.avatar_key, User.is_verified)
+    .where(User.id == bindparam("user_id"), User.is_active.is_(True))
+    .execution_options(**BOUNDED)
+)
+
+
+async def get_author(session: AsyncSession, user_id: str) -> Any:
+    """`get_user`'s answer as the columns an author is shown with, without loading the user."""
+    rows = await fetch_bounded(session, AUTHOR, {"user_id": user_id})
+    if not rows:
+        raise NotFound("No such user.", code="user_not_found")
+    return rows[0]
 
 
 async def find_user(session: AsyncSession, ref: str) -> User:

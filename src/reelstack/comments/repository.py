@@ -19,6 +19,7 @@ from reelstack.infra.pagination import Keyset, next_cursor
 from reelstack.media import service as media
 from reelstack.media.models import Video
 from reelstack.media.service import SeenVideo, VideoGate, Viewer
+from reelstack.media.views import CardOwner
 from reelstack.social import service as social
 from reelstack.social.models import Block
 from reelstack.social.visibility import Relationship
@@ -36,7 +37,7 @@ class Authored:
     """A comment with its author's row."""
 
     comment: Comment
-    author: User
+    author: CardOwner
 
 
 @dataclass(frozen=True)

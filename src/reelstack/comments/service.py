@@ -146,7 +146,7 @@ async def _post(
     if body.parent_comment_id is not None:
         thread, answered = await _thread_to_join(session, viewer, seen, body.parent_comment_id)
     await claim()
-    author = await accounts.get_user(session, user_id)
+    author = await accounts.get_author(session, user_id)
     reason = held_reason(body.text, rt.settings.comment_held_words)
     if reason is None and thread is not None and thread.held_for_review:
         reason = THREAD_HELD_REASON

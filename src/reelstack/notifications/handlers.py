@@ -38,7 +38,7 @@ AS_FOLLOWER = Relationship(is_following=True)
 async def _sees_video(session: AsyncSession, user_id: str, video_id: str) -> bool:
     """Whether the user may see the video now, by the one visibility path."""
     try:
-        await media.visible_video(session, media.Viewer(user_id), video_id)
+        await media.video_gate(session, media.Viewer(user_id), video_id)
     except NotFound:
         return False
     return True

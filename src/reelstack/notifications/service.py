@@ -8,6 +8,7 @@ notification closes it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Insert,
     String,
     and_,
+    bindparam,
     exists,
     func,
     literal,
@@ -32,7 +34,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstack.accounts.models import User
-from reelstack.db import UTCDateTime, insert_ignoring_conflicts, utcnow
+from reelstack.db import (
+    BOUNDED,
+    UTCDateTime,
+    fetch_bounded,
+    insert_ignoring_conflicts_in,
+    utcnow,
+)
 from reelstack.infra.ids import new_id
 from reelstack.notifications.models import (
     Notification,
@@ -157,6 +165,25 @@ async def create_many(
     return stored
 
 
+@functools.cache
+def _new_notifications(dialect: str) -> Any:
+    """INSERT of open notifications, none twice per open group, returning what it stored."""
+    table: Any = Notification.__table__
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    return (
+        module.insert(table)
+        .on_conflict_do_nothing(index_elements=["user_id", "group_key"], index_where=OPEN_GROUP)
+        .returning(table.c.id, table.c.user_id, table.c.group_key)
+    )
+
+
+@functools.cache
+def _new_actors(dialect: str) -> Any:
+    """INSERT of a like notification's actors, none twice, returning those it added."""
+    table: Any = NotificationActor.__table__
+    return insert_ignoring_conflicts_in(dialect, table).returning(table.c.actor_id)
+
+
 async def _create_chunk(
     session: AsyncSession,
     notes: list[NewNotification],
@@ -184,7 +211,6 @@ async def _create_chunk(
     if not notes:
         return []
     await _hold_users(session, [uid for n in notes for uid in (n.user_id, n.actor_id)])
-    table = Notification.__table__
     rows = [
         {
             "id": new_id(),
@@ -202,12 +228,9 @@ async def _create_chunk(
         }
         for n in notes
     ]
-    inserted = await session.execute(
-        _insert(session, table)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["user_id", "group_key"], index_where=OPEN_GROUP)
-        .returning(table.c.id, table.c.user_id, table.c.group_key)
-    )
+    # Many parameter sets for one statement built once: SQLAlchemy sends them as multi-row
+    # INSERTs ("insertmanyvalues") without compiling a statement per row count.
+    inserted = await session.execute(_new_notifications(session.get_bind().dialect.name), rows)
     ids = {(user_id, key): nid for nid, user_id, key in inserted}
     keys = [(n, (n.user_id, n.group_key)) for n in notes]
     return [(n, ids[key]) for n, key in keys if key in ids]
@@ -217,6 +240,70 @@ async def create(session: AsyncSession, note: NewNotification) -> str | None:
     """Store a notification the user wants; None when they do not, or already have it open."""
     stored = await create_many(session, [note])
     return stored[0][1] if stored else None
+
+
+# The statements of `add_likes`, built once: composing them cost more than running them.
+_COUNTED_ACTORS = (
+    select(NotificationActor.actor_id)
+    .join(Notification, Notification.id == NotificationActor.notification_id)
+    .where(
+        Notification.user_id == bindparam("owner"),
+        Notification.group_key == bindparam("group"),
+        NotificationActor.created_at >= bindparam("since", type_=UTCDateTime()),
+        NotificationActor.actor_id.in_(bindparam("candidates", expanding=True)),
+    )
+)
+_CLOSE_STALE_GROUP = (
+    update(Notification)
+    .where(
+        Notification.user_id == bindparam("owner"),
+        Notification.group_key == bindparam("group"),
+        Notification.is_open.is_(True),
+        Notification.created_at < bindparam("opened_before", type_=UTCDateTime()),
+    )
+    .values(is_open=False)
+    .execution_options(**BOUNDED)  # the one open row of a group, by index
+)
+_COUNT_ACTORS = (
+    update(Notification)
+    .where(Notification.id == bindparam("notification"))
+    .values(
+        actor_count=Notification.actor_count + bindparam("joined"),
+        actor_id=bindparam("newest"),
+        updated_at=bindparam("now", type_=UTCDateTime()),
+    )
+    .execution_options(**BOUNDED)
+)
+
+
+@functools.cache
+def _open_like_group(dialect: str) -> Any:
+    """The owner's open like notification for a video, opened if there is none: its id. The
+    no-op update on conflict locks the open row, so concurrent jobs queue up behind each other."""
+    table: Any = Notification.__table__
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    stmt = module.insert(table).values(
+        id=bindparam("new_id"),
+        user_id=bindparam("owner"),
+        type=NotificationType.LIKE.value,
+        group_key=bindparam("group"),
+        is_open=True,
+        actor_id=bindparam("actor"),
+        actor_count=0,  # counted afterwards, with the actor rows
+        video_id=bindparam("video"),
+        data=bindparam("payload", type_=table.c.data.type),
+        created_at=bindparam("now", type_=UTCDateTime()),
+        updated_at=bindparam("now", type_=UTCDateTime()),
+    )
+    return (
+        stmt.on_conflict_do_update(
+            index_elements=["user_id", "group_key"],
+            index_where=OPEN_GROUP,
+            set_={"group_key": stmt.excluded.group_key},
+        )
+        .returning(table.c.id)
+        .execution_options(**BOUNDED)
+    )
 
 
 async def add_likes(
@@ -241,103 +328,50 @@ async def add_likes(
     if note.type.value in (await disabled_types(session, [owner_id]))[owner_id]:
         return None
     now = utcnow()
-    excluded = (
-        set(
-            await session.scalars(
-                select(Block.blocked_id).where(
-                    Block.blocker_id == owner_id, Block.blocked_id.in_(candidates)
-                )
-            )
-        )
-        | set(
-            await session.scalars(
-                select(Block.blocker_id).where(
-                    Block.blocked_id == owner_id, Block.blocker_id.in_(candidates)
-                )
-            )
-        )
-        | set(
-            await session.scalars(
-                select(NotificationActor.actor_id)
-                .join(Notification, Notification.id == NotificationActor.notification_id)
-                .where(
-                    Notification.user_id == owner_id,
-                    Notification.group_key == note.group_key,
-                    NotificationActor.created_at >= now - recounted_within,
-                    NotificationActor.actor_id.in_(candidates),
-                )
-            )
-        )
+    group = {"owner": owner_id, "group": note.group_key}
+    blocked = await _blocked_pairs(session, {(owner_id, uid) for uid in candidates})
+    counted = await session.scalars(
+        _COUNTED_ACTORS, {**group, "since": now - recounted_within, "candidates": candidates}
     )
+    excluded = {uid for _, uid in blocked} | set(counted)
     joining = [uid for uid in candidates if uid not in excluded]
     if not joining:
         return None
     await _hold_users(session, [owner_id, *joining])
     # A group that outlived the window takes no more likes: the next one starts a new line.
-    await session.execute(
-        update(Notification)
-        .where(
-            Notification.user_id == owner_id,
-            Notification.group_key == note.group_key,
-            Notification.is_open.is_(True),
-            Notification.created_at < now - window,
-        )
-        .values(is_open=False)
-        .execution_options(synchronize_session=False)
+    await fetch_bounded(session, _CLOSE_STALE_GROUP, {**group, "opened_before": now - window})
+    (opened,) = await fetch_bounded(
+        session,
+        _open_like_group(session.get_bind().dialect.name),
+        {
+            **group,
+            "new_id": new_id(),
+            "actor": joining[-1],
+            "video": video_id,
+            "payload": {},
+            "now": now,
+        },
     )
-    stmt = _insert(session, Notification.__table__).values(
-        id=new_id(),
-        user_id=owner_id,
-        type=note.type.value,
-        group_key=note.group_key,
-        is_open=True,
-        actor_id=joining[-1],
-        actor_count=0,  # counted below, with the actor rows
-        video_id=video_id,
-        data={},
-        created_at=now,
-        updated_at=now,
-    )
-    # The no-op update locks the open row, so concurrent jobs queue up behind each other.
-    upserted = await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["user_id", "group_key"],
-            index_where=OPEN_GROUP,
-            set_={"group_key": stmt.excluded.group_key},
-        ).returning(Notification.__table__.c.id)
-    )
-    notification_id: str = upserted.scalar_one()
+    notification_id: str = opened.id
     # Microseconds apart, so the newest liker is also the newest actor row.
+    actors = [
+        {
+            "notification_id": notification_id,
+            "actor_id": uid,
+            "created_at": now + timedelta(microseconds=i),
+        }
+        for i, uid in enumerate(joining)
+    ]
     joined = set(
-        (
-            await session.execute(
-                insert_ignoring_conflicts(session, NotificationActor.__table__)
-                .values(
-                    [
-                        {
-                            "notification_id": notification_id,
-                            "actor_id": uid,
-                            "created_at": now + timedelta(microseconds=i),
-                        }
-                        for i, uid in enumerate(joining)
-                    ]
-                )
-                .returning(NotificationActor.__table__.c.actor_id)
-            )
-        ).scalars()
+        (await session.execute(_new_actors(session.get_bind().dialect.name), actors)).scalars()
     )
     if not joined:
         return None
     newest = next(uid for uid in reversed(joining) if uid in joined)
-    await session.execute(
-        update(Notification)
-        .where(Notification.id == notification_id)
-        .values(
-            actor_count=Notification.actor_count + len(joined),
-            actor_id=newest,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
+    await fetch_bounded(
+        session,
+        _COUNT_ACTORS,
+        {"notification": notification_id, "joined": len(joined), "newest": newest, "now": now},
     )
     return notification_id
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import CompileError, IntegrityError
 
 from reelstack.accounts.models import User
 from reelstack.db import BOUNDED, fetch_bounded
@@ -106,3 +106,16 @@ async def test_only_statements_marked_bounded_run(runtime: Runtime) -> None:
     async with runtime.unit_of_work() as session:
         with pytest.raises(TypeError):
             await fetch_bounded(session, select(Video.id))
+
+
+async def test_a_parameter_named_as_a_column_it_does_not_set_is_refused(runtime: Runtime) -> None:
+    """As SQLAlchemy refuses it: in an UPDATE such a name would also set the column."""
+    ambiguous = (
+        update(Video)
+        .where(Video.id == bindparam("video_id"), Video.user_id == bindparam("user_id"))
+        .values(like_count=0)
+        .execution_options(**BOUNDED)
+    )
+    async with runtime.unit_of_work() as session:
+        with pytest.raises(CompileError):
+            await fetch_bounded(session, ambiguous, {"video_id": "x", "user_id": "y"})
