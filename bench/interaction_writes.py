@@ -99,6 +99,7 @@ class Outcome:
     from_due_ms: float
     from_send_ms: float
     video_id: str
+    due_s: float = 0.0  # when it was due, from the start of the load
 
 
 @dataclass
@@ -177,14 +178,15 @@ async def drive(
                         (done - due) * 1000,
                         (done - sent) * 1000,
                         write.video_id,
+                        due - start,
                     )
                 )
         finally:
             conn.close()
 
+    start = time.perf_counter() + 0.2
     workers = [asyncio.create_task(worker()) for _ in range(connections)]
     await asyncio.sleep(0.2)
-    start = time.perf_counter()
     for index, write in enumerate(plan.writes):
         due = start + index / rate
         delay = due - time.perf_counter()
@@ -279,6 +281,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--users", type=int, default=1500)
     parser.add_argument("--videos", type=int, default=20)
+    parser.add_argument(
+        "--timeline",
+        type=Path,
+        help="write each write's due time (s) and latency from due (ms) to this CSV file",
+    )
     args = parser.parse_args()
 
     data = fresh_dir(CACHE / "interaction-writes")
@@ -324,6 +331,11 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for kind in ("like", "comment", None):
         print(summarise(outcomes, kind))
+    if args.timeline:
+        with args.timeline.open("w") as out:
+            out.write("due_s,from_due_ms,kind,status\n")
+            for o in sorted(outcomes, key=lambda o: o.due_s):
+                out.write(f"{o.due_s:.4f},{o.from_due_ms:.2f},{o.kind},{o.status}\n")
 
 
 if __name__ == "__main__":

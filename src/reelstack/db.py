@@ -174,6 +174,14 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
 # without a hand-off (`infra.sqlite_driver`); elsewhere it has no effect. Never for scans,
 # aggregates or anything whose cost grows with the data.
 BOUNDED = sqlite_driver.INLINE
+# A statement whose rows are as many as the ids or rows it is given (an IN list, a multi-row
+# INSERT) is bounded when those are few: `bounded_when(len(ids))`.
+BOUNDED_ROWS = 200
+
+
+def bounded_when(count: int) -> dict[str, Any]:
+    """Execution options: `BOUNDED` for a statement of `count` rows at most, when that is few."""
+    return BOUNDED if count <= BOUNDED_ROWS else {}
 
 
 def _same(value: Any) -> Any:
@@ -223,8 +231,8 @@ class _Prepared:
             binds.append((name, bind.required, fixed, make, process))
         self.binds = tuple(binds)
         exported = list(stmt.exported_columns.items()) if hasattr(stmt, "exported_columns") else []
-        keys = [key for key, _ in exported]
-        self.row: Any = collections.namedtuple("Row", keys) if keys else tuple
+        names = [name for name, _ in exported]
+        self.row: Any = collections.namedtuple("Row", names) if names else tuple
         self.columns = tuple(
             column.type.dialect_impl(dialect).result_processor(dialect, None)
             for _, column in exported

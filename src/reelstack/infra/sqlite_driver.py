@@ -43,6 +43,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_cursor,
     AsyncAdapt_aiosqlite_dbapi,
 )
+from sqlalchemy.engine.interfaces import ExecuteStyle
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
@@ -263,10 +264,12 @@ def mark_inline(engine: Any) -> None:
     def _inline(
         _conn: Any, cursor: Any, _statement: Any, _params: Any, context: Any, many: bool
     ) -> None:
+        # Many parameter sets run inline only as SQLAlchemy's multi-row INSERTs
+        # ("insertmanyvalues"): each batch is one statement, executed as such.
         if (
-            not many
-            and isinstance(cursor, OneTripCursor)
+            isinstance(cursor, OneTripCursor)
             and context is not None
             and context.execution_options.get(INLINE_OPTION)
+            and (not many or context.execute_style is ExecuteStyle.INSERTMANYVALUES)
         ):
             cursor.inline = True

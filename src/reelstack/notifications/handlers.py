@@ -72,10 +72,15 @@ async def notify_like(rt: Runtime, event: VideoLiked) -> None:
     mark = await rt.cache.get(_digest_mark(event.video_id))
     if mark is not None:
         since = max(since, datetime.fromisoformat(mark) - DIGEST_OVERLAP)
+    # Read before writing: the read's rows grow with the likes, and the one SQLite writer is
+    # held only for the write, whose statements are as small as the likes are few.
+    async with rt.unit_of_work(write=False) as session:
+        likes = await interactions.recent_likes(session, event.video_id, since=since)
+    if not likes:
+        return
     async with rt.unit_of_work() as session:
         if not await _sees_video(session, event.owner_id, event.video_id):
             return  # deleted or hidden from its owner (moderation) before this job ran
-        likes = await interactions.recent_likes(session, event.video_id, since=since)
         changed = await service.add_likes(
             session,
             event.owner_id,
@@ -84,13 +89,10 @@ async def notify_like(rt: Runtime, event: VideoLiked) -> None:
             window,
             recounted_within=2 * DIGEST_LOOKBACK,
         )
-    if likes:
-        newest = max(stamp for _, stamp in likes)
-        await rt.cache.set(
-            _digest_mark(event.video_id),
-            newest.isoformat(),
-            ttl=DIGEST_LOOKBACK.total_seconds(),
-        )
+    newest = max(stamp for _, stamp in likes)
+    await rt.cache.set(
+        _digest_mark(event.video_id), newest.isoformat(), ttl=DIGEST_LOOKBACK.total_seconds()
+    )
     if changed:
         await delivery.push(rt, event.owner_id, [changed])
 
@@ -139,37 +141,13 @@ async def notify_comment(rt: Runtime, event: CommentPosted) -> None:
         since = max(since, datetime.fromisoformat(last["at"]) - DIGEST_OVERLAP)
         done = set(last["done"])
     created: dict[str, list[str]] = {}
-    async with rt.unit_of_work() as session:
+    # Read before writing, as the like digest does.
+    async with rt.unit_of_work(write=False) as session:
         read = await repository.shown_comments_since(session, event.video_id, since)
-        comments = [c for c in read if c.comment_id not in done]
-        concerned = {c.comment_id: comment_recipients(c, event.owner_id) for c in comments}
-        turned_off = await service.disabled_types(
-            session, {user_id for kinds in concerned.values() for user_id in kinds}
-        )
-        sees: dict[str, bool] = {}
-        notes: list[NewNotification] = []
-        for comment in comments:
-            for user_id, kinds in concerned[comment.comment_id].items():
-                kind = next((k for k in kinds if k.value not in turned_off[user_id]), None)
-                if kind is None:
-                    continue
-                if user_id not in sees:
-                    sees[user_id] = await _sees_video(session, user_id, event.video_id)
-                if sees[user_id]:
-                    notes.append(
-                        NewNotification(
-                            user_id,
-                            kind,
-                            subject=comment.comment_id,
-                            actor_id=comment.author_id,
-                            video_id=event.video_id,
-                            comment_id=comment.comment_id,
-                        )
-                    )
-        for note, notification_id in await service.create_many(
-            session, notes, told_within=2 * DIGEST_LOOKBACK
-        ):
-            created.setdefault(note.user_id, []).append(notification_id)
+    comments = [c for c in read if c.comment_id not in done]
+    if comments:
+        async with rt.unit_of_work() as session:
+            created = await _tell_comments(session, event, comments)
     if read:
         # The comments the next digest will read again (its overlap) and need not tell again.
         newest = read[-1].created_at
@@ -181,6 +159,42 @@ async def notify_comment(rt: Runtime, event: CommentPosted) -> None:
         )
     for user_id, notification_ids in created.items():
         await delivery.push(rt, user_id, notification_ids)
+
+
+async def _tell_comments(
+    session: AsyncSession, event: CommentPosted, comments: list[PostedComment]
+) -> dict[str, list[str]]:
+    """Store the notifications of these comments: the ids stored, by the user they are for."""
+    created: dict[str, list[str]] = {}
+    concerned = {c.comment_id: comment_recipients(c, event.owner_id) for c in comments}
+    turned_off = await service.disabled_types(
+        session, {user_id for kinds in concerned.values() for user_id in kinds}
+    )
+    sees: dict[str, bool] = {}
+    notes: list[NewNotification] = []
+    for comment in comments:
+        for user_id, kinds in concerned[comment.comment_id].items():
+            kind = next((k for k in kinds if k.value not in turned_off[user_id]), None)
+            if kind is None:
+                continue
+            if user_id not in sees:
+                sees[user_id] = await _sees_video(session, user_id, event.video_id)
+            if sees[user_id]:
+                notes.append(
+                    NewNotification(
+                        user_id,
+                        kind,
+                        subject=comment.comment_id,
+                        actor_id=comment.author_id,
+                        video_id=event.video_id,
+                        comment_id=comment.comment_id,
+                    )
+                )
+    for note, notification_id in await service.create_many(
+        session, notes, told_within=2 * DIGEST_LOOKBACK
+    ):
+        created.setdefault(note.user_id, []).append(notification_id)
+    return created
 
 
 async def _notify_creator(

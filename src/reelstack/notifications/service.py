@@ -37,6 +37,7 @@ from reelstack.accounts.models import User
 from reelstack.db import (
     BOUNDED,
     UTCDateTime,
+    bounded_when,
     fetch_bounded,
     insert_ignoring_conflicts_in,
     utcnow,
@@ -113,7 +114,8 @@ async def disabled_types(session: AsyncSession, user_ids: Iterable[str]) -> dict
     rows = await session.execute(
         select(NotificationPreference.user_id, NotificationPreference.type).where(
             NotificationPreference.user_id.in_(ids), NotificationPreference.enabled.is_(False)
-        )
+        ),
+        execution_options=bounded_when(len(ids) * len(NotificationType)),
     )
     off: dict[str, set[str]] = {uid: set() for uid in ids}
     for user_id, kind in rows:
@@ -131,7 +133,9 @@ async def _blocked_pairs(
     rows = await session.execute(
         select(Block.blocker_id, Block.blocked_id).where(
             Block.blocker_id.in_(people), Block.blocked_id.in_(people)
-        )
+        ),
+        # At most one block each way per pair asked about.
+        execution_options=bounded_when(2 * len(pairs)),
     )
     edges = {(a, b) for a, b in rows}
     return {(a, b) for a, b in pairs if (a, b) in edges or (b, a) in edges}
@@ -200,7 +204,8 @@ async def _create_chunk(
                 Notification.user_id.in_({n.user_id for n in notes}),
                 Notification.updated_at >= now - told_within,
                 Notification.group_key.in_({n.group_key for n in notes}),
-            )
+            ),
+            execution_options=bounded_when(len(notes)),
         )
         skip = {(user_id, key) for user_id, key in told}
     notes = [
@@ -230,7 +235,11 @@ async def _create_chunk(
     ]
     # Many parameter sets for one statement built once: SQLAlchemy sends them as multi-row
     # INSERTs ("insertmanyvalues") without compiling a statement per row count.
-    inserted = await session.execute(_new_notifications(session.get_bind().dialect.name), rows)
+    inserted = await session.execute(
+        _new_notifications(session.get_bind().dialect.name),
+        rows,
+        execution_options=bounded_when(len(rows)),
+    )
     ids = {(user_id, key): nid for nid, user_id, key in inserted}
     keys = [(n, (n.user_id, n.group_key)) for n in notes]
     return [(n, ids[key]) for n, key in keys if key in ids]
@@ -331,7 +340,9 @@ async def add_likes(
     group = {"owner": owner_id, "group": note.group_key}
     blocked = await _blocked_pairs(session, {(owner_id, uid) for uid in candidates})
     counted = await session.scalars(
-        _COUNTED_ACTORS, {**group, "since": now - recounted_within, "candidates": candidates}
+        _COUNTED_ACTORS,
+        {**group, "since": now - recounted_within, "candidates": candidates},
+        execution_options=bounded_when(len(candidates)),
     )
     excluded = {uid for _, uid in blocked} | set(counted)
     joining = [uid for uid in candidates if uid not in excluded]
@@ -363,7 +374,13 @@ async def add_likes(
         for i, uid in enumerate(joining)
     ]
     joined = set(
-        (await session.execute(_new_actors(session.get_bind().dialect.name), actors)).scalars()
+        (
+            await session.execute(
+                _new_actors(session.get_bind().dialect.name),
+                actors,
+                execution_options=bounded_when(len(actors)),
+            )
+        ).scalars()
     )
     if not joined:
         return None
