@@ -68,7 +68,7 @@ def _execute(conn: sqlite3.Connection, operation: str, parameters: Any) -> Outco
 
 
 def checkpoint(conn: sqlite3.Connection) -> None:
-    """A passive checkpoint of the connection's database, run in the connection's thread."""
+    """A passive checkpoint of the connection's database (`db.Database` says where it runs)."""
     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
