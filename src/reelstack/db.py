@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, Executable, Insert, MetaData, String, event, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import CursorResult, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -269,10 +269,26 @@ def _prepared(stmt: Any, dialect: Dialect, keys: tuple[str, ...]) -> _Prepared:
     return found[1]
 
 
+async def execute_core(
+    session: AsyncSession,
+    stmt: Executable,
+    params: Any = None,
+    *,
+    execution_options: dict[str, Any] | None = None,
+) -> CursorResult[*tuple[Any, ...]]:
+    """Run a statement in the session's transaction through SQLAlchemy Core, on the session's
+    connection: for statements that name columns, never entities. The ORM's execution (its
+    compile state, its result loading) costs as much as the statement does for the small reads
+    and writes of a job. Pending ORM changes are flushed first, as `session.execute` does.
+    `params` may be a list of parameter sets (an INSERT of many rows)."""
+    if session.new or session.deleted or session.dirty:
+        await session.flush()
+    connection = await session.connection()
+    return await connection.execute(stmt, params, execution_options=execution_options or {})
+
+
 async def _rows_of(session: AsyncSession, stmt: Executable, values: dict[str, Any]) -> list[Any]:
-    """The statement's rows through SQLAlchemy, on the session's connection (Core, not the ORM:
-    the statement names columns, never entities)."""
-    result = await (await session.connection()).execute(stmt, values)
+    result = await execute_core(session, stmt, values)
     return list(result.all()) if result.returns_rows else []
 
 
@@ -293,11 +309,11 @@ async def fetch_bounded(
     values = params or {}
     if not stmt.get_execution_options().get(sqlite_driver.INLINE_OPTION):
         raise TypeError("fetch_bounded runs only statements marked BOUNDED")
-    if session.new or session.deleted or session.dirty:
-        await session.flush()
     bind = session.get_bind()
     if bind.dialect.name != "sqlite":
         return await _rows_of(session, stmt, values)
+    if session.new or session.deleted or session.dirty:
+        await session.flush()
     prepared = _prepared(stmt, bind.dialect, tuple(values))
     transaction = session.sync_session.get_transaction()
     held = session.info.get(_RAW)

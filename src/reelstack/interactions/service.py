@@ -19,6 +19,7 @@ from reelstack.accounts import service as accounts
 from reelstack.accounts.models import User
 from reelstack.db import (
     BOUNDED,
+    execute_core,
     fetch_bounded,
     insert_ignoring_conflicts,
     insert_ignoring_conflicts_in,
@@ -166,12 +167,18 @@ async def recent_likes(
     session: AsyncSession, video_id: str, since: datetime
 ) -> list[tuple[str, datetime]]:
     """Who liked the video at or after `since` and still likes it, and when; oldest first."""
-    rows = await session.execute(
-        select(VideoLike.user_id, VideoLike.created_at)
-        .where(VideoLike.video_id == video_id, VideoLike.created_at >= since)
-        .order_by(VideoLike.created_at, VideoLike.user_id)
-    )
+    rows = await execute_core(session, _RECENT_LIKES, {"video_id": video_id, "since": since})
     return [(user_id, created_at) for user_id, created_at in rows]
+
+
+_RECENT_LIKES = (
+    select(VideoLike.user_id, VideoLike.created_at)
+    .where(
+        VideoLike.video_id == bindparam("video_id"),
+        VideoLike.created_at >= bindparam("since", type_=VideoLike.created_at.type),
+    )
+    .order_by(VideoLike.created_at, VideoLike.user_id)
+)
 
 
 async def unlike(

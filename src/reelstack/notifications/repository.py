@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstack.comments.models import Comment
+from reelstack.db import execute_core
 from reelstack.infra.pagination import Keyset, next_cursor
 from reelstack.media.models import Video
 from reelstack.notifications.models import Notification, NotificationActor
@@ -141,26 +142,29 @@ class PostedComment:
     created_at: datetime
 
 
+_SHOWN_SINCE = (
+    select(
+        Comment.id,
+        Comment.user_id,
+        Comment.reply_to_user_id,
+        Comment.mentioned_user_ids,
+        Comment.created_at,
+    )
+    .where(
+        Comment.video_id == bindparam("video_id"),
+        Comment.created_at >= bindparam("since", type_=Comment.created_at.type),
+        Comment.is_deleted.is_(False),
+        Comment.held_for_review.is_(False),
+    )
+    .order_by(Comment.created_at, Comment.id)
+)
+
+
 async def shown_comments_since(
     session: AsyncSession, video_id: str, since: datetime
 ) -> list[PostedComment]:
     """The video's comments posted at or after `since` and still shown, oldest first."""
-    rows = await session.execute(
-        select(
-            Comment.id,
-            Comment.user_id,
-            Comment.reply_to_user_id,
-            Comment.mentioned_user_ids,
-            Comment.created_at,
-        )
-        .where(
-            Comment.video_id == video_id,
-            Comment.created_at >= since,
-            Comment.is_deleted.is_(False),
-            Comment.held_for_review.is_(False),
-        )
-        .order_by(Comment.created_at, Comment.id)
-    )
+    rows = await execute_core(session, _SHOWN_SINCE, {"video_id": video_id, "since": since})
     return [
         PostedComment(comment_id, author_id, reply_to, tuple(mentioned or ()), created_at)
         for comment_id, author_id, reply_to, mentioned, created_at in rows

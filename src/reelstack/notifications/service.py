@@ -38,6 +38,7 @@ from reelstack.db import (
     BOUNDED,
     UTCDateTime,
     bounded_when,
+    execute_core,
     fetch_bounded,
     insert_ignoring_conflicts_in,
     utcnow,
@@ -106,15 +107,21 @@ async def _hold_users(session: AsyncSession, user_ids: Iterable[str | None]) -> 
 
 
 # -- who wants to hear it --------------------------------------------------------------------
+_DISABLED_TYPES = select(NotificationPreference.user_id, NotificationPreference.type).where(
+    NotificationPreference.user_id.in_(bindparam("ids", expanding=True)),
+    NotificationPreference.enabled.is_(False),
+)
+
+
 async def disabled_types(session: AsyncSession, user_ids: Iterable[str]) -> dict[str, set[str]]:
     """The types each user turned off, in one query."""
     ids = list(set(user_ids))
     if not ids:
         return {}
-    rows = await session.execute(
-        select(NotificationPreference.user_id, NotificationPreference.type).where(
-            NotificationPreference.user_id.in_(ids), NotificationPreference.enabled.is_(False)
-        ),
+    rows = await execute_core(
+        session,
+        _DISABLED_TYPES,
+        {"ids": ids},
         execution_options=bounded_when(len(ids) * len(NotificationType)),
     )
     off: dict[str, set[str]] = {uid: set() for uid in ids}
@@ -123,20 +130,39 @@ async def disabled_types(session: AsyncSession, user_ids: Iterable[str]) -> dict
     return off
 
 
+_BLOCKS_AMONG = select(Block.blocker_id, Block.blocked_id).where(
+    Block.blocker_id.in_(bindparam("people", expanding=True)),
+    Block.blocked_id.in_(bindparam("people", expanding=True)),
+)
+_BLOCKS_WITH = select(Block.blocker_id, Block.blocked_id).where(
+    or_(
+        and_(
+            Block.blocker_id == bindparam("user"),
+            Block.blocked_id.in_(bindparam("others", expanding=True)),
+        ),
+        and_(
+            Block.blocked_id == bindparam("user"),
+            Block.blocker_id.in_(bindparam("others", expanding=True)),
+        ),
+    )
+)
+
+
 async def _blocked_pairs(
     session: AsyncSession, pairs: set[tuple[str, str]]
 ) -> set[tuple[str, str]]:
     """The pairs among `pairs` where either user blocks the other, in one query."""
     if not pairs:
         return set()
-    people = {uid for pair in pairs for uid in pair}
-    rows = await session.execute(
-        select(Block.blocker_id, Block.blocked_id).where(
-            Block.blocker_id.in_(people), Block.blocked_id.in_(people)
-        ),
-        # At most one block each way per pair asked about.
-        execution_options=bounded_when(2 * len(pairs)),
-    )
+    firsts = {a for a, _ in pairs}
+    if len(firsts) == 1:  # one user and others: a like digest's owner and likers
+        (user,) = firsts
+        others = [b for _, b in pairs]
+        stmt, params, most = _BLOCKS_WITH, {"user": user, "others": others}, 2 * len(others)
+    else:
+        people = list({uid for pair in pairs for uid in pair})
+        stmt, params, most = _BLOCKS_AMONG, {"people": people}, len(people) ** 2
+    rows = await execute_core(session, stmt, params, execution_options=bounded_when(most))
     edges = {(a, b) for a, b in rows}
     return {(a, b) for a, b in pairs if (a, b) in edges or (b, a) in edges}
 
@@ -188,6 +214,13 @@ def _new_actors(dialect: str) -> Any:
     return insert_ignoring_conflicts_in(dialect, table).returning(table.c.actor_id)
 
 
+_TOLD = select(Notification.user_id, Notification.group_key).where(
+    Notification.user_id.in_(bindparam("users", expanding=True)),
+    Notification.updated_at >= bindparam("since", type_=UTCDateTime()),
+    Notification.group_key.in_(bindparam("keys", expanding=True)),
+)
+
+
 async def _create_chunk(
     session: AsyncSession,
     notes: list[NewNotification],
@@ -199,12 +232,14 @@ async def _create_chunk(
     )
     skip: set[tuple[str, str | None]] = set()
     if told_within is not None:
-        told = await session.execute(
-            select(Notification.user_id, Notification.group_key).where(
-                Notification.user_id.in_({n.user_id for n in notes}),
-                Notification.updated_at >= now - told_within,
-                Notification.group_key.in_({n.group_key for n in notes}),
-            ),
+        told = await execute_core(
+            session,
+            _TOLD,
+            {
+                "users": list({n.user_id for n in notes}),
+                "since": now - told_within,
+                "keys": list({n.group_key for n in notes}),
+            },
             execution_options=bounded_when(len(notes)),
         )
         skip = {(user_id, key) for user_id, key in told}
@@ -235,7 +270,8 @@ async def _create_chunk(
     ]
     # Many parameter sets for one statement built once: SQLAlchemy sends them as multi-row
     # INSERTs ("insertmanyvalues") without compiling a statement per row count.
-    inserted = await session.execute(
+    inserted = await execute_core(
+        session,
         _new_notifications(session.get_bind().dialect.name),
         rows,
         execution_options=bounded_when(len(rows)),
@@ -339,12 +375,13 @@ async def add_likes(
     now = utcnow()
     group = {"owner": owner_id, "group": note.group_key}
     blocked = await _blocked_pairs(session, {(owner_id, uid) for uid in candidates})
-    counted = await session.scalars(
+    counted = await execute_core(
+        session,
         _COUNTED_ACTORS,
         {**group, "since": now - recounted_within, "candidates": candidates},
         execution_options=bounded_when(len(candidates)),
     )
-    excluded = {uid for _, uid in blocked} | set(counted)
+    excluded = {uid for _, uid in blocked} | set(counted.scalars())
     joining = [uid for uid in candidates if uid not in excluded]
     if not joining:
         return None
@@ -375,7 +412,8 @@ async def add_likes(
     ]
     joined = set(
         (
-            await session.execute(
+            await execute_core(
+                session,
                 _new_actors(session.get_bind().dialect.name),
                 actors,
                 execution_options=bounded_when(len(actors)),
