@@ -58,7 +58,8 @@ DIGEST_OVERLAP = timedelta(seconds=5)
 
 
 def _digest_mark(video_id: str) -> str:
-    """The cache key holding the stamp of the newest like the video's last digest read."""
+    """The cache key holding the stamp of the newest like the video's last digest read, and
+    the likers it passed on that the next digest reads again."""
     return f"notifications:like-digest:{video_id}"
 
 
@@ -66,32 +67,44 @@ def _digest_mark(video_id: str) -> str:
 async def notify_like(rt: Runtime, event: VideoLiked) -> None:
     """The owner hears of the video's recent likes, gathered with its other likes. Each digest
     reads only the likes since the last one (less the overlap), so its cost follows the likes
-    of the last second, not every like of the last ten minutes."""
+    of the last second, not every like of the last ten minutes; and it passes on only the
+    likers the last one did not, as the comment digest does. Should that record be lost, a
+    liker read twice is still counted once (`service.add_likes`)."""
     window = timedelta(seconds=rt.settings.notification_aggregation_window_seconds)
     since = utcnow() - DIGEST_LOOKBACK
+    done: set[str] = set()
     mark = await rt.cache.get(_digest_mark(event.video_id))
     if mark is not None:
-        since = max(since, datetime.fromisoformat(mark) - DIGEST_OVERLAP)
+        last = json.loads(mark)
+        since = max(since, datetime.fromisoformat(last["at"]) - DIGEST_OVERLAP)
+        done = set(last["done"])
     # Read before writing: the read's rows grow with the likes, and the one SQLite writer is
-    # held only for the write, whose statements are as small as the likes are few.
+    # held only for the write, whose statements are as small as the new likers are few.
     async with rt.unit_of_work(write=False) as session:
         likes = await interactions.recent_likes(session, event.video_id, since=since)
     if not likes:
         return
-    async with rt.unit_of_work() as session:
-        if not await _sees_video(session, event.owner_id, event.video_id):
-            return  # deleted or hidden from its owner (moderation) before this job ran
-        changed = await service.add_likes(
-            session,
-            event.owner_id,
-            event.video_id,
-            [user_id for user_id, _ in likes],
-            window,
-            recounted_within=2 * DIGEST_LOOKBACK,
-        )
+    likers = [user_id for user_id, _ in likes if user_id not in done]
+    changed = None
+    if likers:
+        async with rt.unit_of_work() as session:
+            if not await _sees_video(session, event.owner_id, event.video_id):
+                return  # deleted or hidden from its owner (moderation) before this job ran
+            changed = await service.add_likes(
+                session,
+                event.owner_id,
+                event.video_id,
+                likers,
+                window,
+                recounted_within=2 * DIGEST_LOOKBACK,
+            )
+    # The likers the next digest will read again (its overlap) and need not pass on again.
     newest = max(stamp for _, stamp in likes)
+    again = [user_id for user_id, stamp in likes if stamp >= newest - DIGEST_OVERLAP]
     await rt.cache.set(
-        _digest_mark(event.video_id), newest.isoformat(), ttl=DIGEST_LOOKBACK.total_seconds()
+        _digest_mark(event.video_id),
+        json.dumps({"at": newest.isoformat(), "done": again}),
+        ttl=DIGEST_LOOKBACK.total_seconds(),
     )
     if changed:
         await delivery.push(rt, event.owner_id, [changed])
