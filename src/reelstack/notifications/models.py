@@ -30,6 +30,8 @@ class Notification(Base):
     __tablename__ = "notifications"
     __table_args__ = (
         Index("ix_notifications_user_updated", "user_id", "updated_at", "id"),
+        # Was this user told of this subject (open or read)? A lookup, not a scan of the user's.
+        Index("ix_notifications_user_group", "user_id", "group_key"),
         Index(
             "ix_notifications_user_unread",
             "user_id",
