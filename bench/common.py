@@ -288,6 +288,24 @@ def _wait_ready(server: Server, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"reelstack serve did not become ready; see {server.log_path}")
 
 
+def jobs_settled(base_url: str, queues: Sequence[str], timeout: float = 120.0) -> float:
+    """Wait until the server's job queues named have nothing waiting or running (from its
+    /metrics), so that a load measures the load, not the set-up's jobs; the seconds waited."""
+    started = time.monotonic()
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        while time.monotonic() - started < timeout:
+            busy = 0.0
+            for line in client.get("/metrics").text.splitlines():
+                if line.startswith(("reelstack_jobs_pending{", "reelstack_jobs_running{")):
+                    queue = line.split('queue="', 1)[1].split('"', 1)[0]
+                    if queue in queues:
+                        busy += float(line.split()[-1])
+            if busy == 0:
+                return time.monotonic() - started
+            time.sleep(0.5)
+    raise RuntimeError(f"the server's {', '.join(queues)} jobs did not settle in {timeout:.0f} s")
+
+
 class Api:
     """A signed-in user of the server, over real HTTP."""
 

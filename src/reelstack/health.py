@@ -15,6 +15,7 @@ from starlette.routing import compile_path
 from reelstack.deps import RuntimeDep
 from reelstack.errors import problem_response
 from reelstack.infra.accesslog import AccessLog
+from reelstack.infra.jobs import QUEUES
 from reelstack.middleware import BODY_LIMIT_KEY, Metrics, PlatformMiddleware, RouteTable
 
 router = APIRouter(tags=["health"])
@@ -70,5 +71,8 @@ def install_metrics(app: FastAPI, access: AccessLog) -> None:
     app.add_middleware(PlatformMiddleware, metrics=metrics, routes=read_routes, access=access)
 
     @app.get("/metrics", include_in_schema=False)
-    async def metrics_endpoint() -> Response:
+    async def metrics_endpoint(rt: RuntimeDep) -> Response:
+        for queue in QUEUES:
+            metrics.jobs_pending.labels(queue).set(await rt.jobs.pending(queue))
+            metrics.jobs_running.labels(queue).set(rt.jobs.running(queue))
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

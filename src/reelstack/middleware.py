@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reelstack.errors import PROBLEM_JSON, problem_body
@@ -42,6 +42,20 @@ class Metrics:
             ["method", "route"],
             registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        # Read from the job queue when scraped: what waits (or is scheduled) in each queue,
+        # shared by every process, and what this process's consumer is running.
+        self.jobs_pending = Gauge(
+            "reelstack_jobs_pending",
+            "Jobs waiting or scheduled, per queue",
+            ["queue"],
+            registry=self.registry,
+        )
+        self.jobs_running = Gauge(
+            "reelstack_jobs_running",
+            "Jobs this process is running, per queue",
+            ["queue"],
+            registry=self.registry,
         )
 
 

@@ -37,6 +37,30 @@ async def test_health_readiness_docs_and_metrics(client: httpx.AsyncClient) -> N
     assert 'reelstack_http_requests_total{method="GET",route="/readyz",status="200"} 1.0' in metrics
 
 
+async def test_metrics_say_how_many_jobs_wait_in_each_queue(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """An operator sees a queue falling behind: jobs waiting or scheduled, per queue."""
+
+    def pending(text: str, queue: str) -> float:
+        line = next(
+            line
+            for line in text.splitlines()
+            if line.startswith(f'reelstack_jobs_pending{{queue="{queue}"}}')
+        )
+        return float(line.split()[-1])
+
+    before = (await client.get("/metrics")).text
+    assert pending(before, "media") == 0
+    # Scheduled for later, it waits in its queue until then (the media queue has no periodic
+    # jobs of its own to come and go meanwhile).
+    await runtime.jobs.enqueue("media.process_video", {"video_id": "0" * 26}, delay=600)
+    after = (await client.get("/metrics")).text
+    assert pending(after, "media") == 1
+    assert pending(after, "notifications") == 0
+    assert 'reelstack_jobs_running{queue="maintenance"}' in after
+
+
 async def test_every_response_carries_security_headers_and_a_request_id(
     client: httpx.AsyncClient,
 ) -> None:
