@@ -57,6 +57,29 @@ DIGEST_LOOKBACK = timedelta(minutes=10)
 DIGEST_OVERLAP = timedelta(seconds=5)
 
 
+async def _read_mark(rt: Runtime, key: str) -> tuple[datetime, set[str]]:
+    """Where a digest reads from (the newest row the last one read, less the overlap, or ten
+    minutes back without a mark), and the rows of that overlap the last one already passed on."""
+    since = utcnow() - DIGEST_LOOKBACK
+    mark = await rt.cache.get(key)
+    if mark is None:
+        return since, set()
+    last = json.loads(mark)
+    return max(since, datetime.fromisoformat(last["at"]) - DIGEST_OVERLAP), set(last["done"])
+
+
+async def _write_mark(rt: Runtime, key: str, read: list[tuple[datetime, str]]) -> None:
+    """Record what a digest read (stamp, id): its newest stamp, and the rows the next digest
+    will read again (its overlap) and need not pass on again."""
+    newest = max(stamp for stamp, _ in read)
+    again = [row_id for stamp, row_id in read if stamp >= newest - DIGEST_OVERLAP]
+    await rt.cache.set(
+        key,
+        json.dumps({"at": newest.isoformat(), "done": again}),
+        ttl=DIGEST_LOOKBACK.total_seconds(),
+    )
+
+
 def _digest_mark(video_id: str) -> str:
     """The cache key holding the stamp of the newest like the video's last digest read, and
     the likers it passed on that the next digest reads again."""
@@ -71,13 +94,7 @@ async def notify_like(rt: Runtime, event: VideoLiked) -> None:
     likers the last one did not, as the comment digest does. Should that record be lost, a
     liker read twice is still counted once (`service.add_likes`)."""
     window = timedelta(seconds=rt.settings.notification_aggregation_window_seconds)
-    since = utcnow() - DIGEST_LOOKBACK
-    done: set[str] = set()
-    mark = await rt.cache.get(_digest_mark(event.video_id))
-    if mark is not None:
-        last = json.loads(mark)
-        since = max(since, datetime.fromisoformat(last["at"]) - DIGEST_OVERLAP)
-        done = set(last["done"])
+    since, done = await _read_mark(rt, _digest_mark(event.video_id))
     # Read before writing: the read's rows grow with the likes, and the one SQLite writer is
     # held only for the write, whose statements are as small as the new likers are few.
     async with rt.unit_of_work(write=False) as session:
@@ -98,14 +115,7 @@ async def notify_like(rt: Runtime, event: VideoLiked) -> None:
                 window,
                 recounted_within=2 * DIGEST_LOOKBACK,
             )
-    # The likers the next digest will read again (its overlap) and need not pass on again.
-    newest = max(stamp for _, stamp in likes)
-    again = [user_id for user_id, stamp in likes if stamp >= newest - DIGEST_OVERLAP]
-    await rt.cache.set(
-        _digest_mark(event.video_id),
-        json.dumps({"at": newest.isoformat(), "done": again}),
-        ttl=DIGEST_LOOKBACK.total_seconds(),
-    )
+    await _write_mark(rt, _digest_mark(event.video_id), [(stamp, uid) for uid, stamp in likes])
     if changed:
         await delivery.push(rt, event.owner_id, [changed])
 
@@ -146,13 +156,7 @@ async def notify_comment(rt: Runtime, event: CommentPosted) -> None:
     A comment removed (or held for review) before this ran tells nobody. The overlap of the
     next run skips the comments this one told; should that record be lost, a comment read
     twice is still told once (`service.create_many`)."""
-    since = utcnow() - DIGEST_LOOKBACK
-    done: set[str] = set()
-    mark = await rt.cache.get(comment_digest_mark(event.video_id))
-    if mark is not None:
-        last = json.loads(mark)
-        since = max(since, datetime.fromisoformat(last["at"]) - DIGEST_OVERLAP)
-        done = set(last["done"])
+    since, done = await _read_mark(rt, comment_digest_mark(event.video_id))
     created: dict[str, list[str]] = {}
     # Read before writing, as the like digest does.
     async with rt.unit_of_work(write=False) as session:
@@ -162,13 +166,8 @@ async def notify_comment(rt: Runtime, event: CommentPosted) -> None:
         async with rt.unit_of_work() as session:
             created = await _tell_comments(session, event, comments)
     if read:
-        # The comments the next digest will read again (its overlap) and need not tell again.
-        newest = read[-1].created_at
-        again = [c.comment_id for c in read if c.created_at >= newest - DIGEST_OVERLAP]
-        await rt.cache.set(
-            comment_digest_mark(event.video_id),
-            json.dumps({"at": newest.isoformat(), "done": again}),
-            ttl=DIGEST_LOOKBACK.total_seconds(),
+        await _write_mark(
+            rt, comment_digest_mark(event.video_id), [(c.created_at, c.comment_id) for c in read]
         )
     for user_id, notification_ids in created.items():
         await delivery.push(rt, user_id, notification_ids)
