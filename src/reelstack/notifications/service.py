@@ -76,7 +76,13 @@ class NewNotification:
 
 def _insert(session: AsyncSession, table: Any) -> Any:
     """An INSERT that can take ON CONFLICT clauses, in the session's dialect."""
-    module: Any = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return _insert_in(session.get_bind().dialect.name, table)
+
+
+def _insert_in(dialect: str, table: Any) -> Any:
+    """An INSERT that can take ON CONFLICT clauses, in the named dialect (statements built
+    once per dialect)."""
+    module: Any = postgresql if dialect == "postgresql" else sqlite
     return module.insert(table)
 
 
@@ -199,9 +205,8 @@ async def create_many(
 def _new_notifications(dialect: str) -> Any:
     """INSERT of open notifications, none twice per open group, returning what it stored."""
     table: Any = Notification.__table__
-    module: Any = postgresql if dialect == "postgresql" else sqlite
     return (
-        module.insert(table)
+        _insert_in(dialect, table)
         .on_conflict_do_nothing(index_elements=["user_id", "group_key"], index_where=OPEN_GROUP)
         .returning(table.c.id, table.c.user_id, table.c.group_key)
     )
@@ -327,8 +332,7 @@ def _open_like_group(dialect: str) -> Any:
     """The owner's open like notification for a video, opened if there is none: its id. The
     no-op update on conflict locks the open row, so concurrent jobs queue up behind each other."""
     table: Any = Notification.__table__
-    module: Any = postgresql if dialect == "postgresql" else sqlite
-    stmt = module.insert(table).values(
+    stmt = _insert_in(dialect, table).values(
         id=bindparam("new_id"),
         user_id=bindparam("owner"),
         type=NotificationType.LIKE.value,
