@@ -481,6 +481,8 @@ async def for_you_page(rt: Runtime, viewer: Viewer, who: str, page: PageParams) 
     _decode(page.cursor)  # a malformed cursor is the client's error, not a ranking failure
     try:
         return await personal_page(rt, viewer, who, page)
-    except Exception:  # never fail: any error or timeout serves the fallback page
+    except TimeoutError:  # over budget: expected under load, and the build carries on
+        log.warning("For-You list not built within its budget: trending + following served")
+    except Exception:  # never fail: any error serves the fallback page
         log.exception("For-You fell back to trending + following")
     return await fallback_page(rt, viewer, who, page)

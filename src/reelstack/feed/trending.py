@@ -145,7 +145,24 @@ async def snapshot(
     if raw is None or version is None:
         version = await refresh(rt, time_range)
         raw = await rt.cache.get(snapshot_key(time_range, version)) or "[]"
-    return version, [Trend(v, s, c) for v, s, c in json.loads(raw)]
+    return version, _decoded(time_range, version, raw)
+
+
+# Snapshots decoded, by range and version: a version's snapshot never changes, and decoding
+# its 2,000 entries for every page cost more than the page's own queries (bench/RESULTS.md).
+_DECODED: dict[tuple[TimeRange, str], list[Trend]] = {}
+DECODED_KEEP = 8
+
+
+def _decoded(time_range: TimeRange, version: str, raw: str) -> list[Trend]:
+    key = (time_range, version)
+    trends = _DECODED.get(key)
+    if trends is None:
+        trends = [Trend(v, s, c) for v, s, c in json.loads(raw)]
+        if len(_DECODED) >= DECODED_KEEP:
+            del _DECODED[next(iter(_DECODED))]  # the oldest decoded
+        _DECODED[key] = trends
+    return trends
 
 
 async def trending_ids(
