@@ -10,6 +10,7 @@ Messages on the channel `user:{user_id}`:
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -60,6 +61,19 @@ async def current_unread(rt: Runtime, user_id: str) -> int:
         return await repository.unread_count(session, user_id)
 
 
+# A process's pushes to one user take turns: each reads the unread count and publishes it
+# holding the user's lock, so a count read earlier is never published after one read later.
+# (Two digests finishing together, a like's and a comment's, left the older count on a badge.)
+_PUSHING: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+def _turn(user_id: str) -> asyncio.Lock:
+    lock = _PUSHING.get(user_id)
+    if lock is None:
+        lock = _PUSHING[user_id] = asyncio.Lock()
+    return lock
+
+
 async def push(rt: Runtime, user_id: str, notification_ids: Sequence[str]) -> None:
     """After the commit: the notifications as the user sees them, then their unread count.
     Nothing is built for a user with no open client: one who connects later reads the count
@@ -67,20 +81,23 @@ async def push(rt: Runtime, user_id: str, notification_ids: Sequence[str]) -> No
     channel = user_channel(user_id)
     if not await rt.realtime.listening([channel]):
         return
-    async with rt.unit_of_work(write=False) as session:
-        rows = await repository.by_ids(session, user_id, notification_ids)
-        shaped = await notifications_out(rt, session, user_id, rows)
-        count = await repository.unread_count(session, user_id)
-    for notification in shaped:
-        await rt.realtime.publish(channel, notification_message(notification))
-    await rt.realtime.publish(channel, unread_message(count))
+    async with _turn(user_id):
+        async with rt.unit_of_work(write=False) as session:
+            rows = await repository.by_ids(session, user_id, notification_ids)
+            shaped = await notifications_out(rt, session, user_id, rows)
+            count = await repository.unread_count(session, user_id)
+        for notification in shaped:
+            await rt.realtime.publish(channel, notification_message(notification))
+        await rt.realtime.publish(channel, unread_message(count))
 
 
 async def push_unread_count(rt: Runtime, user_id: str) -> None:
     """Every open client of the user learns the count changed (read on another device)."""
     channel = user_channel(user_id)
     if await rt.realtime.listening([channel]):
-        await rt.realtime.publish(channel, unread_message(await current_unread(rt, user_id)))
+        async with _turn(user_id):
+            count = await current_unread(rt, user_id)
+            await rt.realtime.publish(channel, unread_message(count))
 
 
 async def push_fan_out(rt: Runtime, created: Sequence[tuple[str, str]]) -> None:

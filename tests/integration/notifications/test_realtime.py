@@ -242,3 +242,50 @@ async def test_an_event_stream_needs_a_valid_token(server: str) -> None:
             r = await http.get("/api/v1/notifications/stream", headers=headers)
             assert r.status_code == 401
             assert r.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_count_read_earlier_is_never_published_after_a_later_one(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two pushes to one user at once (a like digest's and a comment digest's): the one that
+    read the unread count first publishes first, so the last count a client hears is current."""
+    from reelstack.notifications import delivery, repository, service
+    from reelstack.notifications.models import NotificationType
+    from reelstack.notifications.service import NewNotification
+
+    owner, ana, ben = [await make_user(runtime) for _ in range(3)]
+    read_first = asyncio.Event()
+    let_first_publish = asyncio.Event()
+    calls = 0
+    real_count = repository.unread_count
+
+    async def slow_first(session: Any, user_id: str) -> int:
+        nonlocal calls
+        calls += 1
+        count = await real_count(session, user_id)
+        if calls == 1:  # the first push has read its count, and is held before publishing
+            read_first.set()
+            await let_first_publish.wait()
+        return count
+
+    monkeypatch.setattr(repository, "unread_count", slow_first)
+
+    async def tell(actor: TestUser) -> str:
+        async with runtime.unit_of_work() as session:
+            note = NewNotification(owner.id, NotificationType.NEW_FOLLOWER, actor.id, actor.id)
+            created = await service.create(session, note)
+        assert created is not None
+        return created
+
+    async with runtime.realtime.subscribe(delivery.user_channel(owner.id)) as heard:
+        first = asyncio.create_task(delivery.push(runtime, owner.id, [await tell(ana)]))
+        await read_first.wait()
+        second = asyncio.create_task(delivery.push(runtime, owner.id, [await tell(ben)]))
+        await asyncio.sleep(0.2)  # the second push, unheld, would read 2 and publish it now
+        let_first_publish.set()
+        await asyncio.gather(first, second)
+        counts = []
+        while (message := await heard.get(timeout=0.5)) is not None:
+            if message["type"] == "unread_count":
+                counts.append(message["count"])
+    assert counts == [1, 2]
