@@ -163,14 +163,6 @@ UNLIKE = (
 )
 
 
-async def recent_likes(
-    session: AsyncSession, video_id: str, since: datetime
-) -> list[tuple[str, datetime]]:
-    """Who liked the video at or after `since` and still likes it, and when; oldest first."""
-    rows = await execute_core(session, _RECENT_LIKES, {"video_id": video_id, "since": since})
-    return [(user_id, created_at) for user_id, created_at in rows]
-
-
 _RECENT_LIKES = (
     select(VideoLike.user_id, VideoLike.created_at)
     .where(
@@ -179,6 +171,14 @@ _RECENT_LIKES = (
     )
     .order_by(VideoLike.created_at, VideoLike.user_id)
 )
+
+
+async def recent_likes(
+    session: AsyncSession, video_id: str, since: datetime
+) -> list[tuple[str, datetime]]:
+    """Who liked the video at or after `since` and still likes it, and when; oldest first."""
+    rows = await execute_core(session, _RECENT_LIKES, {"video_id": video_id, "since": since})
+    return [(user_id, created_at) for user_id, created_at in rows]
 
 
 async def unlike(

@@ -159,9 +159,9 @@ async def video_gate(session: AsyncSession, viewer: Viewer, video_id: str) -> Vi
     """`visible_video` as columns: the same decision (`may_see`), the same 404."""
     params = {"video_id": video_id, "viewer_id": viewer.user_id}
     rows = await fetch_bounded(session, _video_gate(signed_in=viewer.user_id is not None), params)
-    row = rows[0] if rows else None
-    if row is None:
+    if not rows:
         raise NotFound(VIDEO_NOT_FOUND, code="video_not_found")
+    row = rows[0]
     owner = OwnerGate(row.user_id, bool(row.owner_active))
     relation = social.relationship_from_row(row)
     if not may_see(viewer, row, owner, relation):
