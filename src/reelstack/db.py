@@ -192,7 +192,7 @@ class _Prepared:
     """A bounded statement compiled once for SQLite: its SQL, how to bind a call's parameters
     in order, and how to turn a row into one with the statement's column names and types."""
 
-    __slots__ = ("binds", "columns", "row", "sql")
+    __slots__ = ("binds", "columns", "expanded", "expanding", "row", "sql")
 
     def __init__(self, stmt: Any, dialect: Dialect, keys: tuple[str, ...]) -> None:
         # Compiled for the parameters given, as SQLAlchemy compiles a statement it executes:
@@ -201,6 +201,10 @@ class _Prepared:
         if compiled.positiontup is None:
             raise TypeError("a bounded statement must compile to positional parameters")
         self.sql: str = compiled.string
+        # An IN list of values (an expanding parameter) is rendered as one `?` per value, per
+        # list length met: `sql_for`.
+        self.expanding: tuple[str, ...] = ()
+        self.expanded: dict[tuple[int, ...], str] = {}
         # Columns the statement leaves to their Python-side default (INSERT) or onupdate
         # (UPDATE), such as `updated_at`: computed per execution, as SQLAlchemy does.
         generated = {
@@ -214,8 +218,8 @@ class _Prepared:
         binds = []
         for name in compiled.positiontup:
             bind = compiled.binds[name]
-            if bind.expanding:
-                raise TypeError("a bounded statement built once cannot expand a list")
+            if bind.expanding and name not in self.expanding:
+                self.expanding += (name,)
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
             make = None
             if name in generated:
@@ -228,19 +232,40 @@ class _Prepared:
                     raise TypeError(f"{name}: only scalar and callable defaults are computed")
             # Parameters the statement fixed itself (`required` is False) carry their value.
             fixed = None if bind.required else bind.effective_value
-            binds.append((name, bind.required, fixed, make, process))
+            binds.append((name, bind.required, fixed, make, process, bind.expanding))
         self.binds = tuple(binds)
         exported = list(stmt.exported_columns.items()) if hasattr(stmt, "exported_columns") else []
         names = [name for name, _ in exported]
-        self.row: Any = collections.namedtuple("Row", names) if names else tuple
+        # Names that cannot be attributes (`_no_label`, a keyword) become `_0`, `_1`, ...
+        self.row: Any = collections.namedtuple("Row", names, rename=True) if names else tuple
         self.columns = tuple(
             column.type.dialect_impl(dialect).result_processor(dialect, None)
             for _, column in exported
         )
 
+    def sql_for(self, params: dict[str, Any]) -> str | None:
+        """The SQL for these parameters' list lengths; None for an empty list, which
+        SQLAlchemy renders as an expression of its own."""
+        if not self.expanding:
+            return self.sql
+        lengths = tuple(len(params[name]) for name in self.expanding)
+        found = self.expanded.get(lengths)
+        if found is None:
+            if not all(lengths):
+                return None
+            found = self.sql
+            for name, length in zip(self.expanding, lengths, strict=True):
+                found = found.replace(f"__[POSTCOMPILE_{name}]", ", ".join("?" * length))
+            self.expanded[lengths] = found
+        return found
+
     def parameters(self, params: dict[str, Any]) -> tuple[Any, ...]:
-        values = []
-        for name, required, fixed, make, process in self.binds:
+        values: list[Any] = []
+        for name, required, fixed, make, process, expanding in self.binds:
+            if expanding:
+                items = params[name]
+                values += items if process is None else [process(item) for item in items]
+                continue
             if make is not None:
                 value = params[name] if name in params else make()
             else:
@@ -303,7 +328,8 @@ async def fetch_bounded(
     objects) cost several times SQLite's own work for the one-row statements of a like or a
     comment (bench/RESULTS.md). The rows and parameters pass through the same type processing,
     errors are raised as SQLAlchemy's, and pending ORM changes are flushed first, as
-    `session.execute` does. Statement events (`before_cursor_execute`) do not fire for it.
+    `session.execute` does. `before_cursor_execute` listeners hear it, with no connection,
+    cursor or context (tests count a page's statements that way).
     Elsewhere (PostgreSQL), and whenever the connection's thread is busy, it runs through
     SQLAlchemy Core on the session's connection."""
     values = params or {}
@@ -325,11 +351,15 @@ async def fetch_bounded(
     connection = held[1]._connection  # the aiosqlite connection
     if not (connection.idle and connection._connection):
         return await _rows_of(session, stmt, values)
+    sql = prepared.sql_for(values)
+    if sql is None:
+        return await _rows_of(session, stmt, values)
     parameters = prepared.parameters(values)
+    bind.dispatch.before_cursor_execute(None, None, sql, parameters, None, False)
     try:
-        raw = connection._connection.execute(prepared.sql, parameters).fetchall()
+        raw = connection._connection.execute(sql, parameters).fetchall()
     except sqlite3.Error as error:
-        raise DBAPIError.instance(prepared.sql, parameters, error, sqlite3.Error) from error
+        raise DBAPIError.instance(sql, parameters, error, sqlite3.Error) from error
     return prepared.rows(raw)
 
 

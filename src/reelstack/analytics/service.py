@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reelstack.accounts.models import User
 from reelstack.analytics.models import WatchHistory
 from reelstack.analytics.schemas import WatchPositionRequest
-from reelstack.db import BOUNDED, utcnow
+from reelstack.db import BOUNDED, fetch_bounded, utcnow
 from reelstack.infra.pagination import Keyset, PageParams, next_cursor
 from reelstack.media.models import Video
 from reelstack.media.service import Viewer, may_see, visible_video
@@ -53,7 +53,8 @@ async def resume_positions(
     """Where the viewer stopped in each video they have a position for, in seconds."""
     if viewer_id is None or not video_ids:
         return {}
-    rows = await session.execute(POSITIONS, {"viewer": viewer_id, "ids": list(video_ids)})
+    params = {"viewer": viewer_id, "ids": list(set(video_ids))}
+    rows = await fetch_bounded(session, POSITIONS, params)
     positions = {video_id: resume_from(position, duration) for video_id, position, duration in rows}
     return {video_id: seconds for video_id, seconds in positions.items() if seconds is not None}
 

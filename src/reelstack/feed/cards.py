@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstack.accounts.models import User
-from reelstack.db import BOUNDED
+from reelstack.db import BOUNDED, fetch_bounded
 from reelstack.media.models import Video
 from reelstack.media.service import Gated, GatedOwner, Viewer, may_see
 from reelstack.social import service as social
@@ -103,7 +103,7 @@ async def load_visible(
     """The videos (with their creators) the viewer may find in a feed: two queries."""
     if not video_ids:
         return {}
-    rows = (await session.execute(CARDS, {"ids": list(set(video_ids))})).all()
+    rows = await fetch_bounded(session, CARDS, {"ids": list(set(video_ids))})
     cards = [(VideoCard(*row[:_SPLIT]), OwnerCard(*row[_SPLIT:])) for row in rows]
     owner_ids = list({video.user_id for video, _ in cards})
     relations = await social.relationships(session, viewer.user_id, owner_ids)

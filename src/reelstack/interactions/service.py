@@ -85,7 +85,9 @@ async def viewer_interactions(
     """Whether the viewer liked and saved each video: one query for any number of videos."""
     if viewer_id is None or not video_ids:
         return {video_id: UserInteraction() for video_id in video_ids}
-    rows = await session.execute(LIKED_AND_SAVED, {"viewer": viewer_id, "ids": list(video_ids)})
+    rows = await fetch_bounded(
+        session, LIKED_AND_SAVED, {"viewer": viewer_id, "ids": list(set(video_ids))}
+    )
     liked: set[str] = set()
     saved: set[str] = set()
     for kind, video_id in rows:

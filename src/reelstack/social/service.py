@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reelstack.accounts import service as accounts
 from reelstack.accounts.models import User
 from reelstack.accounts.schemas import UpdateMeRequest
-from reelstack.db import BOUNDED, UTCDateTime, insert_ignoring_conflicts, utcnow
+from reelstack.db import BOUNDED, UTCDateTime, fetch_bounded, insert_ignoring_conflicts, utcnow
 from reelstack.errors import Conflict, Forbidden, NotFound, Unprocessable
 from reelstack.events import FollowRequested, ProfileUpdated, UserFollowed
 from reelstack.infra.events import publish
@@ -82,8 +82,11 @@ async def relationships(
         kind: set() for kind in ("following", "followed_by", "blocking", "blocked_by", "requested")
     }
     ids = list(set(other_ids))
-    statement = RELATIONS_OF_A_PAGE if len(ids) <= BOUNDED_IDS else RELATIONS
-    rows = await session.execute(statement, {"viewer": viewer_id, "ids": ids})
+    params = {"viewer": viewer_id, "ids": ids}
+    if len(ids) <= BOUNDED_IDS:
+        rows: Any = await fetch_bounded(session, RELATIONS_OF_A_PAGE, params)
+    else:
+        rows = await session.execute(RELATIONS, params)
     for kind, other in rows:
         edges[kind].add(other)
     return {

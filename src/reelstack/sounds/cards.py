@@ -4,14 +4,34 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstack.accounts.models import User
+from reelstack.db import BOUNDED, fetch_bounded
 from reelstack.media.models import Video, VideoStatus
 from reelstack.social.visibility import NO_RELATIONSHIP, Audience, can_view
 from reelstack.sounds.models import Sound
 from reelstack.sounds.schemas import SoundCard, SoundCardCreator
+
+# Built once: a feed page asks it for the sounds of its cards.
+SOUND_CARDS = (
+    select(
+        Sound.id,
+        Sound.title,
+        Sound.is_original,
+        User.id,
+        User.username,
+        User.is_active,
+        Video.visibility,
+        Video.status,
+        Video.hidden_by_moderation,
+    )
+    .join(Video, Video.id == Sound.video_id)
+    .join(User, User.id == Video.user_id)
+    .where(Sound.id.in_(bindparam("ids", expanding=True)))
+    .execution_options(**BOUNDED)
+)
 
 
 async def sound_cards(
@@ -25,22 +45,7 @@ async def sound_cards(
     """
     if not sound_ids:
         return {}
-    rows = await session.execute(
-        select(
-            Sound.id,
-            Sound.title,
-            Sound.is_original,
-            User.id,
-            User.username,
-            User.is_active,
-            Video.visibility,
-            Video.status,
-            Video.hidden_by_moderation,
-        )
-        .join(Video, Video.id == Sound.video_id)
-        .join(User, User.id == Video.user_id)
-        .where(Sound.id.in_(list(sound_ids)))
-    )
+    rows = await fetch_bounded(session, SOUND_CARDS, {"ids": list(sound_ids)})
     cards: dict[str, SoundCard] = {}
     for sound_id, title, original, user_id, username, active, audience, status, hidden in rows:
         playable = status == VideoStatus.READY.value and active

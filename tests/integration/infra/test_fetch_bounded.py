@@ -119,3 +119,27 @@ async def test_a_parameter_named_as_a_column_it_does_not_set_is_refused(runtime:
     async with runtime.unit_of_work() as session:
         with pytest.raises(CompileError):
             await fetch_bounded(session, ambiguous, {"video_id": "x", "user_id": "y"})
+
+
+VIDEOS_IN = (
+    select(Video.id, Video.created_at, Video.hashtags)
+    .where(Video.id.in_(bindparam("ids", expanding=True)), Video.user_id == bindparam("owner"))
+    .order_by(Video.id)
+    .execution_options(**BOUNDED)
+)
+
+
+async def test_a_list_of_values_answers_as_session_execute_does_whatever_its_length(
+    runtime: Runtime,
+) -> None:
+    owner, other = await make_user(runtime), await make_user(runtime)
+    mine = [await make_video(runtime, owner) for _ in range(3)]
+    theirs = await make_video(runtime, other)
+    async with runtime.unit_of_work(write=False) as session:
+        for ids in ([mine[0]], mine, [*mine, theirs, "0" * 26], [mine[1], mine[1]], []):
+            params = {"ids": ids, "owner": owner.id}
+            expected = (await session.execute(VIDEOS_IN, params)).all()
+            rows = await fetch_bounded(session, VIDEOS_IN, params)
+            assert [tuple(r) for r in rows] == [tuple(r) for r in expected], ids
+            assert {r.id for r in rows} == set(ids) & set(mine)
+            assert all(r.created_at.tzinfo is not None for r in rows)
