@@ -16,7 +16,7 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from reelstack.errors import Unprocessable
@@ -62,7 +62,10 @@ class Entry:
     hashtags: list[str]
     source: str
     reason: str
-    features: tuple[float, ...]  # in FEATURES order
+    # The features it was ranked on, in FEATURES order, as text: only the few entries a page
+    # serves need them (for the impression log), and parsing ~7,500 floats as JSON numbers was
+    # three quarters of the cost of decoding a list.
+    features: str
 
     def packed(self) -> list[Any]:
         return [
@@ -73,24 +76,68 @@ class Entry:
     @classmethod
     def unpacked(cls, row: list[Any]) -> Entry:
         vid, score, creator, sound, category, hashtags, source, reason, values = row
-        return cls(vid, score, creator, sound, category, hashtags, source, reason, tuple(values))
+        if not isinstance(values, str):  # a list stored before features were text
+            values = pack_features(values)
+        return cls(vid, score, creator, sound, category, hashtags, source, reason, values)
+
+    def feature_values(self) -> dict[str, float]:
+        return dict(zip(FEATURES, map(float, self.features.split(",")), strict=True))
+
+
+def pack_features(values: Sequence[float]) -> str:
+    return ",".join(map(repr, values))
 
 
 @dataclass(frozen=True)
 class StoredList:
+    """A viewer's list as stored: entries packed, each unpacked when a page first needs it
+    (a page reads a window of ~120 of ~500; decoding them all was most of a page's cost when
+    the list was not already decoded in this process)."""
+
     version: str
     built_at: float
-    entries: list[Entry]
+    packed: list[list[Any]]
+    _entries: dict[int, Entry] = field(default_factory=dict, compare=False, repr=False)
+    # Filled once per list (a process reuses a decoded list for many pages), not per page,
+    # and only as pages need them: most pages have no session taste and never ask for facts.
+    _facts: dict[str, VideoFacts] = field(default_factory=dict, compare=False, repr=False)
 
-    # Built once per list (a process reuses a decoded list for many pages), not per page, and
-    # only when a page needs them: most pages have no session taste and never read `facts`.
-    @functools.cached_property
-    def by_id(self) -> dict[str, Entry]:
-        return {e.video_id: e for e in self.entries}
+    @classmethod
+    def of(cls, version: str, built_at: float, entries: list[Entry]) -> StoredList:
+        stored = cls(version, built_at, [e.packed() for e in entries])
+        stored._entries.update(enumerate(entries))
+        return stored
+
+    def __len__(self) -> int:
+        return len(self.packed)
+
+    def entry(self, index: int) -> Entry:
+        found = self._entries.get(index)
+        if found is None:
+            found = self._entries[index] = Entry.unpacked(self.packed[index])
+        return found
+
+    def window(self, start: int, count: int) -> list[Entry]:
+        return [self.entry(i) for i in range(start, min(start + count, len(self.packed)))]
+
+    @property
+    def entries(self) -> list[Entry]:
+        """Every entry (for tools and tests; pages read windows)."""
+        return self.window(0, len(self.packed))
 
     @functools.cached_property
-    def facts(self) -> dict[str, VideoFacts]:
-        return {e.video_id: _facts_of(e) for e in self.entries}
+    def positions(self) -> dict[str, int]:
+        return {row[0]: index for index, row in enumerate(self.packed)}
+
+    def find(self, video_id: str) -> Entry | None:
+        index = self.positions.get(video_id)
+        return None if index is None else self.entry(index)
+
+    def facts(self, entry: Entry) -> VideoFacts:
+        found = self._facts.get(entry.video_id)
+        if found is None:
+            found = self._facts[entry.video_id] = _facts_of(entry)
+        return found
 
 
 @dataclass(frozen=True)
@@ -184,14 +231,13 @@ async def build_list(
             list(video.hashtags),
             by_id[vid],
             reason_for(facts[vid], taste, by_id[vid]),
-            tuple(values.get(name, 0.0) for name in FEATURES),
+            pack_features([values.get(name, 0.0) for name in FEATURES]),
         )
     ranked = sorted(entries.values(), key=lambda e: e.score, reverse=True)
     slots = rerank([_slot(e, e.score) for e in ranked], rt.settings.for_you_list_size)
-    stored = StoredList(new_id(), now, [entries[s.video_id] for s in slots])
+    stored = StoredList.of(new_id(), now, [entries[s.video_id] for s in slots])
     raw = json.dumps(
-        {"v": stored.version, "at": stored.built_at, "e": [e.packed() for e in stored.entries]},
-        separators=(",", ":"),
+        {"v": stored.version, "at": stored.built_at, "e": stored.packed}, separators=(",", ":")
     )
     ttl = rt.settings.for_you_refresh_minutes * 60
     # The list first, then the version that names it: a reader never finds a version whose
@@ -238,7 +284,7 @@ async def stored_list(rt: Runtime, who: str) -> StoredList | None:
     if raw is None:
         return None
     data = json.loads(raw)
-    stored = StoredList(data["v"], float(data["at"]), [Entry.unpacked(e) for e in data["e"]])
+    stored = StoredList(data["v"], float(data["at"]), data["e"])
     _remember(who, stored)
     return stored
 
@@ -262,7 +308,7 @@ async def _rebuild_in_background(
 
 
 def _session_taste(
-    recent: Sequence[signals.Signal], since: float, known: dict[str, Entry]
+    recent: Sequence[signals.Signal], since: float, stored: StoredList
 ) -> tuple[Taste, list[str]]:
     """This session's signals since the list was built, on what the list knows of videos;
     the ids it does not know are returned for a lookup."""
@@ -273,7 +319,7 @@ def _session_taste(
             continue
         if signal.video_id is None:
             taste.add(signal.weight, creator=signal.creator_id)
-        elif (entry := known.get(signal.video_id)) is not None:
+        elif (entry := stored.find(signal.video_id)) is not None:
             taste.add(
                 signal.weight,
                 hashtags=entry.hashtags,
@@ -364,10 +410,9 @@ async def _cut(
     recent: Sequence[signals.Signal],
 ) -> Page | None:
     """The page from `start` on in the list, or None when nothing unseen is left in it."""
-    by_id = stored.by_id
     # The whole session counts, not only what came after the list: a rebuilt list holds none
     # of the videos the session reacted to (they are seen), and their taste must carry over.
-    taste, unknown = _session_taste(recent, 0.0, by_id)
+    taste, unknown = _session_taste(recent, 0.0, stored)
     before = [
         Slot(f"prev{i}", 0, c, None, None, False) for i, c in enumerate(previous_creators[-2:])
     ]
@@ -377,32 +422,32 @@ async def _cut(
         if unknown:
             found = await sources.attributes(session, unknown)
             sources.apply_signals(taste, recent, found)
-        window = stored.entries[start : start + max(MIN_WINDOW, page.size * WINDOW_FACTOR)]
+        window = stored.window(start, max(MIN_WINDOW, page.size * WINDOW_FACTOR))
         fresh_ids = set(await seen.unseen(rt, who, [e.video_id for e in window]))
         pool = [e for e in window if e.video_id in fresh_ids]
         if taste.is_empty():  # similarity to an empty taste is 0: the stored order stands
             adjusted = [_slot(e, e.score) for e in pool]
         else:
-            facts = stored.facts
             adjusted = [
-                _slot(e, e.score + SESSION_WEIGHT * similarity(facts[e.video_id], taste))
+                _slot(e, e.score + SESSION_WEIGHT * similarity(stored.facts(e), taste))
                 for e in pool
             ]
         adjusted.sort(key=lambda s: s.score, reverse=True)
         slots = rerank(adjusted, page.size + 4, before)
         rows = await load_visible(session, viewer, [s.video_id for s in slots])
+    by_id = {e.video_id: e for e in window}
     chosen = [by_id[s.video_id] for s in slots if s.video_id in rows][: page.size]
     served = {e.video_id for e in chosen}
     gone = served | {e.video_id for e in window if e.video_id not in fresh_ids}
     gone |= {s.video_id for s in slots if s.video_id not in rows}
     end = start
-    while end < len(stored.entries) and stored.entries[end].video_id in gone:
+    while end < len(stored) and stored.packed[end][0] in gone:
         end += 1
     if not chosen:
         return None
     await seen.mark_seen(rt, who, list(served))
     _log(rt, viewer, who, chosen, start)
-    if start <= len(stored.entries) - LOW_WATER * page.size < end:
+    if start <= len(stored) - LOW_WATER * page.size < end:
         # This page crossed into the list's last pages: the next list is built before it is
         # asked for (once per list; a list shorter than that is rebuilt when it runs out).
         await _rebuild_in_background(rt, viewer, who, stored.version)
@@ -441,7 +486,7 @@ def _log(rt: Runtime, viewer: Viewer, who: str, chosen: list[Entry], start: int)
                 "source": e.source,
                 "position": start + n,
                 "score": e.score,
-                "features": dict(zip(FEATURES, e.features, strict=True)),
+                "features": e.feature_values(),
             }
             for n, e in enumerate(chosen)
         ]

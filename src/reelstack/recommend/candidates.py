@@ -5,6 +5,8 @@ exploration. Also the viewer's taste as the database knows it, and the facts of 
 from __future__ import annotations
 
 import random
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -203,15 +205,38 @@ class Attributes:
     sound_id: str | None
 
 
+# What this process read of videos' attributes lately, reused for a few minutes: every page
+# of a For-You session folds the same recently watched videos into its taste. A hashtag edit
+# reaches the taste once the entry expires.
+ATTRIBUTES_KEPT = 50_000
+ATTRIBUTES_SECONDS = 300.0
+_attributes: OrderedDict[str, tuple[float, Attributes]] = OrderedDict()
+
+
 async def attributes(session: AsyncSession, video_ids: Sequence[str]) -> dict[str, Attributes]:
-    if not video_ids:
-        return {}
+    found: dict[str, Attributes] = {}
+    missing = []
+    now = time.monotonic()
+    for vid in set(video_ids):
+        kept = _attributes.get(vid)
+        if kept is not None and now - kept[0] < ATTRIBUTES_SECONDS:
+            found[vid] = kept[1]
+        else:
+            missing.append(vid)
+    if not missing:
+        return found
     rows = await session.execute(
         select(Video.id, Video.user_id, Video.hashtags, Video.category, Video.sound_id).where(
-            Video.id.in_(list(set(video_ids)))
+            Video.id.in_(missing)
         )
     )
-    return {vid: Attributes(uid, tuple(tags or ()), cat, snd) for vid, uid, tags, cat, snd in rows}
+    for vid, uid, tags, cat, snd in rows:
+        found[vid] = Attributes(uid, tuple(tags or ()), cat, snd)
+        _attributes[vid] = (now, found[vid])
+        _attributes.move_to_end(vid)
+    while len(_attributes) > ATTRIBUTES_KEPT:
+        _attributes.popitem(last=False)
+    return found
 
 
 def apply_signals(taste: Taste, signals: Sequence[Signal], attrs: dict[str, Attributes]) -> None:
