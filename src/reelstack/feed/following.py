@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstack.accounts.models import User
+from reelstack.db import execute_core
 from reelstack.errors import Unprocessable
 from reelstack.feed.cards import Card, FeedItem, load_visible
 from reelstack.infra.cache import INF
@@ -157,7 +158,7 @@ async def following_page(
     videos published while the viewer pages land above the cursor, never inside the pages."""
     assert viewer.user_id is not None
     after = _decode(page.cursor)
-    followees = dict((await session.execute(FOLLOWEES, {"viewer": viewer.user_id})).all())
+    followees = dict((await execute_core(session, FOLLOWEES, {"viewer": viewer.user_id})).all())
     threshold = rt.settings.fanout_threshold
     big = [uid for uid, count in followees.items() if count >= threshold]
     if await rt.cache.get(built_key(viewer.user_id)) is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
@@ -55,6 +56,10 @@ class MemoryCache:
         self._data: dict[str, tuple[str, float | None]] = {}
         self._max_keys = max_keys
         self._zsets: dict[str, dict[str, float]] = {}
+        # Each sorted set's members in (score, member) order, with the scores alone for
+        # bisecting, kept from one range read to the next until the set changes: an inbox is
+        # read on every page and written when someone followed posts.
+        self._ordered: dict[str, tuple[list[float], list[tuple[str, float]]]] = {}
 
     def _live(self, key: str) -> tuple[str, float | None] | None:
         item = self._data.get(key)
@@ -100,6 +105,7 @@ class MemoryCache:
                 removed += 1
             if self._zsets.pop(key, None) is not None:
                 removed += 1
+            self._ordered.pop(key, None)
         return removed
 
     async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
@@ -118,6 +124,7 @@ class MemoryCache:
         return item[1] - time.monotonic()
 
     async def zadd(self, key: str, members: Mapping[str, float], *, cap: int | None = None) -> None:
+        self._ordered.pop(key, None)
         zset = self._zsets.setdefault(key, {})
         zset.update(members)
         if cap is not None and len(zset) > cap:
@@ -131,6 +138,7 @@ class MemoryCache:
             await self.zadd(key, {member: score}, cap=cap)
 
     async def zrem(self, key: str, *members: str) -> None:
+        self._ordered.pop(key, None)
         zset = self._zsets.get(key, {})
         for member in members:
             zset.pop(member, None)
@@ -138,16 +146,25 @@ class MemoryCache:
     async def zrevrange(
         self, key: str, *, max_score: float = INF, min_score: float = -INF, limit: int = -1
     ) -> list[tuple[str, float]]:
-        zset = self._zsets.get(key, {})
-        found = [(m, s) for m, s in zset.items() if min_score <= s <= max_score]
-        found.sort(key=lambda kv: (kv[1], kv[0]), reverse=True)
-        return found if limit < 0 else found[:limit]
+        ordered = self._ordered.get(key)
+        if ordered is None:
+            if key not in self._zsets:
+                return []
+            items = sorted(self._zsets.get(key, {}).items(), key=lambda kv: (kv[1], kv[0]))
+            ordered = self._ordered[key] = ([score for _, score in items], items)
+        scores, items = ordered
+        low = bisect.bisect_left(scores, min_score)
+        high = bisect.bisect_right(scores, max_score)
+        if limit >= 0:
+            low = max(low, high - limit)
+        return items[low:high][::-1]
 
     async def zscores(self, key: str, members: Sequence[str]) -> list[float | None]:
         zset = self._zsets.get(key, {})
         return [zset.get(member) for member in members]
 
     async def zremrangebyscore(self, key: str, min_score: float, max_score: float) -> None:
+        self._ordered.pop(key, None)
         zset = self._zsets.get(key)
         if zset:
             for member in [m for m, s in zset.items() if min_score <= s <= max_score]:
@@ -158,6 +175,7 @@ class MemoryCache:
 
     async def close(self) -> None:
         self._data.clear()
+        self._ordered.clear()
         self._zsets.clear()
 
 

@@ -74,10 +74,13 @@ class PlaybackLinks:
     def file_url(self, key: str) -> str:
         return self.storage.signed_url(key, self.ttl_seconds)
 
-    def video_urls(self, video: CardVideo, viewer_id: str | None) -> dict[str, str]:
+    def token(self, video: CardVideo, viewer_id: str | None) -> str:
+        """The token that opens the video's playlists and storyboard to this viewer."""
+        return mint_token(self.signer, video.id, viewer_id, self.ttl_seconds)
+
+    def video_urls(self, video: CardVideo, token: str) -> dict[str, str]:
         if not video.renditions:
             return {}
-        token = mint_token(self.signer, video.id, viewer_id, self.ttl_seconds)
         urls = {"hls": self.master_url(video.id, token)}
         if video.mp4_key:
             urls["mp4"] = self.file_url(video.mp4_key)
@@ -89,10 +92,9 @@ class PlaybackLinks:
         keys: dict[str, str] = (video.thumbnails or {}).get("posters", {})
         return {width: self.file_url(key) for width, key in keys.items()}
 
-    def storyboard(self, video: CardVideo, viewer_id: str | None) -> str | None:
+    def storyboard(self, video: CardVideo, token: str) -> str | None:
         if not (video.thumbnails or {}).get("storyboard_key"):
             return None
-        token = mint_token(self.signer, video.id, viewer_id, self.ttl_seconds)
         return self.storyboard_url(video.id, token)
 
 

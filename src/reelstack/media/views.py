@@ -117,6 +117,7 @@ def video_out(
         "save_count": video.save_count,
     }
     posters = links.posters(video)
+    token = links.token(video, viewer_id)  # one for the playlists and the storyboard
     thumbnail = posters.get(POSTER_WIDTH) or (posters[max(posters, key=int)] if posters else None)
     return VideoOut(
         video_id=video.id,
@@ -130,9 +131,9 @@ def video_out(
         duration=video.duration,
         width=video.width,
         height=video.height,
-        video_urls=links.video_urls(video, viewer_id),
+        video_urls=links.video_urls(video, token),
         thumbnail_url=thumbnail,
-        thumbnails=Thumbnails(posters=posters, storyboard_vtt=links.storyboard(video, viewer_id)),
+        thumbnails=Thumbnails(posters=posters, storyboard_vtt=links.storyboard(video, token)),
         stats=VideoStats(
             views=count["view_count"],
             likes=count["like_count"],
