@@ -33,6 +33,8 @@ from reelstack.recommend.ranker import current_ranker
 from reelstack.social import service as social
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from reelstack.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -379,7 +381,9 @@ def _built(key: tuple[str, str | None], task: asyncio.Task[StoredList]) -> None:
         log.warning("building a For-You list failed: %r", task.exception())
 
 
-async def personal_page(rt: Runtime, viewer: Viewer, who: str, page: PageParams) -> Page:
+async def personal_page(
+    rt: Runtime, session: AsyncSession, viewer: Viewer, who: str, page: PageParams
+) -> Page:
     """A page cut from the precomputed list, adjusted by this session's signals. The feed does
     not end with the list: a viewer who gets to its end (or finds nothing unseen left in it)
     gets a new list built without what they have seen, and pages on from its start."""
@@ -392,15 +396,16 @@ async def personal_page(rt: Runtime, viewer: Viewer, who: str, page: PageParams)
     else:
         await refresh_if_active(rt, viewer, who, stored.built_at, recent)
     start = position["p"] if position["v"] == stored.version else 0
-    cut = await _cut(rt, viewer, who, stored, start, page, position["c"], recent)
+    cut = await _cut(rt, session, viewer, who, stored, start, page, position["c"], recent)
     if cut is None and not built_now:
         stored = await _build_within_budget(rt, viewer, who, after=stored.version)
-        cut = await _cut(rt, viewer, who, stored, 0, page, position["c"], recent)
+        cut = await _cut(rt, session, viewer, who, stored, 0, page, position["c"], recent)
     return cut or Page([], {}, None)
 
 
 async def _cut(
     rt: Runtime,
+    session: AsyncSession,
     viewer: Viewer,
     who: str,
     stored: StoredList,
@@ -416,25 +421,21 @@ async def _cut(
     before = [
         Slot(f"prev{i}", 0, c, None, None, False) for i, c in enumerate(previous_creators[-2:])
     ]
-    chosen: list[Entry] = []
-    rows: dict[str, Card] = {}
-    async with rt.unit_of_work(write=False) as session:
-        if unknown:
-            found = await sources.attributes(session, unknown)
-            sources.apply_signals(taste, recent, found)
-        window = stored.window(start, max(MIN_WINDOW, page.size * WINDOW_FACTOR))
-        fresh_ids = set(await seen.unseen(rt, who, [e.video_id for e in window]))
-        pool = [e for e in window if e.video_id in fresh_ids]
-        if taste.is_empty():  # similarity to an empty taste is 0: the stored order stands
-            adjusted = [_slot(e, e.score) for e in pool]
-        else:
-            adjusted = [
-                _slot(e, e.score + SESSION_WEIGHT * similarity(stored.facts(e), taste))
-                for e in pool
-            ]
-        adjusted.sort(key=lambda s: s.score, reverse=True)
-        slots = rerank(adjusted, page.size + 4, before)
-        rows = await load_visible(session, viewer, [s.video_id for s in slots])
+    if unknown:
+        found = await sources.attributes(session, unknown)
+        sources.apply_signals(taste, recent, found)
+    window = stored.window(start, max(MIN_WINDOW, page.size * WINDOW_FACTOR))
+    fresh_ids = set(await seen.unseen(rt, who, [e.video_id for e in window]))
+    pool = [e for e in window if e.video_id in fresh_ids]
+    if taste.is_empty():  # similarity to an empty taste is 0: the stored order stands
+        adjusted = [_slot(e, e.score) for e in pool]
+    else:
+        adjusted = [
+            _slot(e, e.score + SESSION_WEIGHT * similarity(stored.facts(e), taste)) for e in pool
+        ]
+    adjusted.sort(key=lambda s: s.score, reverse=True)
+    slots = rerank(adjusted, page.size + 4, before)
+    rows = await load_visible(session, viewer, [s.video_id for s in slots])
     by_id = {e.video_id: e for e in window}
     chosen = [by_id[s.video_id] for s in slots if s.video_id in rows][: page.size]
     served = {e.video_id for e in chosen}
@@ -493,7 +494,9 @@ def _log(rt: Runtime, viewer: Viewer, who: str, chosen: list[Entry], start: int)
     )
 
 
-async def fallback_page(rt: Runtime, viewer: Viewer, who: str, page: PageParams) -> Page:
+async def fallback_page(
+    rt: Runtime, session: AsyncSession, viewer: Viewer, who: str, page: PageParams
+) -> Page:
     """Trending plus following, unseen ones first: what a page is when ranking cannot run."""
     from reelstack.feed import trending
     from reelstack.feed.schemas import TimeRange
@@ -502,13 +505,11 @@ async def fallback_page(rt: Runtime, viewer: Viewer, who: str, page: PageParams)
     for trend in await trending.trending_ids(rt, TimeRange.DAY, limit=page.size * 5):
         picks.append(FeedItem(trend.video_id, "trending in your region", "trending"))
     if viewer.user_id is not None:
-        user_id = viewer.user_id
-        for c in await sources.in_own_session(rt, lambda s: sources.following(s, user_id)):
+        for c in await sources.following(session, viewer.user_id):
             picks.append(FeedItem(c.video_id, "from someone you follow", "following"))
     fresh_ids = set(await seen.unseen(rt, who, [p.video_id for p in picks]))
     picks = [p for p in picks if p.video_id in fresh_ids]
-    async with rt.unit_of_work(write=False) as session:
-        rows = await load_visible(session, viewer, [p.video_id for p in picks])
+    rows = await load_visible(session, viewer, [p.video_id for p in picks])
     unique: dict[str, FeedItem] = {}
     for pick in picks:
         if pick.video_id in rows and rows[pick.video_id][1].id != viewer.user_id:
@@ -519,15 +520,19 @@ async def fallback_page(rt: Runtime, viewer: Viewer, who: str, page: PageParams)
     return Page(items, {i.video_id: rows[i.video_id] for i in items}, cursor)
 
 
-async def for_you_page(rt: Runtime, viewer: Viewer, who: str, page: PageParams) -> Page:
+async def for_you_page(
+    rt: Runtime, session: AsyncSession, viewer: Viewer, who: str, page: PageParams
+) -> Page:
     """The personal page, or trending + following when ranking errs or building the list
     takes longer than the budget. Only building is timed: cutting a page from a built list is
-    cheaper than the fallback, so timing it out under load would only add work."""
+    cheaper than the fallback, so timing it out under load would only add work. The page's
+    reads run in `session`, the request's read transaction, which shapes the cards after."""
     _decode(page.cursor)  # a malformed cursor is the client's error, not a ranking failure
     try:
-        return await personal_page(rt, viewer, who, page)
+        return await personal_page(rt, session, viewer, who, page)
     except TimeoutError:  # over budget: expected under load, and the build carries on
         log.warning("For-You list not built within its budget: trending + following served")
     except Exception:  # never fail: any error serves the fallback page
         log.exception("For-You fell back to trending + following")
-    return await fallback_page(rt, viewer, who, page)
+    await session.rollback()  # a failed statement may have left the transaction unusable
+    return await fallback_page(rt, session, viewer, who, page)

@@ -97,7 +97,7 @@ async def for_you_feed(
     share, save, comment on and follow; each video says why it is there."""
     who = _who(viewer, session_of(x_session_id, reelstack_session), response)
     viewer_id = viewer.user_id if viewer else None
-    page = await for_you.for_you_page(rt, VideoViewer.of(viewer), who, paging)
+    page = await for_you.for_you_page(rt, session, VideoViewer.of(viewer), who, paging)
     return await feed_page(rt, session, viewer_id, page.items, page.rows, page.next_cursor)
 
 
