@@ -9,7 +9,6 @@ plus following."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import random
@@ -46,6 +45,7 @@ LOW_WATER = 3  # pages left in the list when the next one is built in the backgr
 # Lists this process has decoded, by viewer, reused while the cache names the same version:
 # a page then reads one short key instead of decoding ~500 entries.
 DECODED_LISTS = 512
+CHUNK = 40  # entries per line of a stored list
 _decoded: OrderedDict[str, StoredList] = OrderedDict()
 # Builds pages started in this process, by viewer and the list they follow, until they finish
 # (see `_build_within_budget`): at most this many at once, each for at most this long.
@@ -92,48 +92,81 @@ def pack_features(values: Sequence[float]) -> str:
 
 @dataclass(frozen=True)
 class StoredList:
-    """A viewer's list as stored: entries packed, each unpacked when a page first needs it
-    (a page reads a window of ~120 of ~500; decoding them all was most of a page's cost when
-    the list was not already decoded in this process)."""
+    """A viewer's list as stored: a header line, then one line of JSON per CHUNK entries.
+    A page reads a window of ~120 of ~500 entries, so only the lines under that window are
+    decoded, and each entry is unpacked when first read. Decoding whole lists was a fifth of
+    the server's time under load, when most pages find their list not decoded in this process
+    yet (more viewers than DECODED_LISTS, or another process served the last page)."""
 
     version: str
     built_at: float
-    packed: list[list[Any]]
+    length: int
+    lines: list[str]  # a chunk's entries each, packed, as JSON
+    _chunks: dict[int, list[list[Any]]] = field(default_factory=dict, compare=False, repr=False)
     _entries: dict[int, Entry] = field(default_factory=dict, compare=False, repr=False)
+    _by_id: dict[str, Entry] = field(default_factory=dict, compare=False, repr=False)
     # Filled once per list (a process reuses a decoded list for many pages), not per page,
     # and only as pages need them: most pages have no session taste and never ask for facts.
     _facts: dict[str, VideoFacts] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, version: str, built_at: float, entries: list[Entry]) -> StoredList:
-        stored = cls(version, built_at, [e.packed() for e in entries])
-        stored._entries.update(enumerate(entries))
+        packed = [e.packed() for e in entries]
+        lines = [
+            json.dumps(packed[i : i + CHUNK], separators=(",", ":"))
+            for i in range(0, len(packed), CHUNK)
+        ]
+        stored = cls(version, built_at, len(entries), lines)
+        for index, entry in enumerate(entries):
+            stored._entries[index] = stored._by_id[entry.video_id] = entry
         return stored
 
+    def encoded(self) -> str:
+        head = json.dumps({"v": self.version, "at": self.built_at, "n": self.length, "c": CHUNK})
+        # Compact JSON never holds a raw newline (one in a string is escaped), so lines split.
+        return "\n".join([head, *self.lines])
+
+    @classmethod
+    def decoded(cls, raw: str) -> StoredList:
+        if "\n" not in raw:  # one JSON object: a list stored before lines (an upgrade)
+            data = json.loads(raw)
+            rows = data["e"]
+            lines = [json.dumps(rows[i : i + CHUNK]) for i in range(0, len(rows), CHUNK)]
+            return cls(data["v"], float(data["at"]), len(rows), lines)
+        head, *lines = raw.split("\n")
+        meta = json.loads(head)
+        if meta["c"] != CHUNK:  # written with another chunk size: re-cut it
+            rows = [row for line in lines for row in json.loads(line)]
+            lines = [json.dumps(rows[i : i + CHUNK]) for i in range(0, len(rows), CHUNK)]
+        return cls(meta["v"], float(meta["at"]), int(meta["n"]), lines)
+
     def __len__(self) -> int:
-        return len(self.packed)
+        return self.length
+
+    def _row(self, index: int) -> list[Any]:
+        chunk = self._chunks.get(index // CHUNK)
+        if chunk is None:
+            chunk = self._chunks[index // CHUNK] = json.loads(self.lines[index // CHUNK])
+        return chunk[index % CHUNK]
 
     def entry(self, index: int) -> Entry:
         found = self._entries.get(index)
         if found is None:
-            found = self._entries[index] = Entry.unpacked(self.packed[index])
+            found = self._entries[index] = Entry.unpacked(self._row(index))
+            self._by_id[found.video_id] = found
         return found
 
     def window(self, start: int, count: int) -> list[Entry]:
-        return [self.entry(i) for i in range(start, min(start + count, len(self.packed)))]
+        return [self.entry(i) for i in range(start, min(start + count, self.length))]
 
     @property
     def entries(self) -> list[Entry]:
         """Every entry (for tools and tests; pages read windows)."""
-        return self.window(0, len(self.packed))
-
-    @functools.cached_property
-    def positions(self) -> dict[str, int]:
-        return {row[0]: index for index, row in enumerate(self.packed)}
+        return self.window(0, self.length)
 
     def find(self, video_id: str) -> Entry | None:
-        index = self.positions.get(video_id)
-        return None if index is None else self.entry(index)
+        """The entry of this video among those decoded so far (pages look up the rest)."""
+        return self._by_id.get(video_id)
 
     def facts(self, entry: Entry) -> VideoFacts:
         found = self._facts.get(entry.video_id)
@@ -238,9 +271,7 @@ async def build_list(
     ranked = sorted(entries.values(), key=lambda e: e.score, reverse=True)
     slots = rerank([_slot(e, e.score) for e in ranked], rt.settings.for_you_list_size)
     stored = StoredList.of(new_id(), now, [entries[s.video_id] for s in slots])
-    raw = json.dumps(
-        {"v": stored.version, "at": stored.built_at, "e": stored.packed}, separators=(",", ":")
-    )
+    raw = stored.encoded()
     ttl = rt.settings.for_you_refresh_minutes * 60
     # The list first, then the version that names it: a reader never finds a version whose
     # list is not there yet.
@@ -285,8 +316,7 @@ async def stored_list(rt: Runtime, who: str) -> StoredList | None:
     raw = await rt.cache.get(signals.list_key(who))
     if raw is None:
         return None
-    data = json.loads(raw)
-    stored = StoredList(data["v"], float(data["at"]), data["e"])
+    stored = StoredList.decoded(raw)
     _remember(who, stored)
     return stored
 
@@ -442,7 +472,7 @@ async def _cut(
     gone = served | {e.video_id for e in window if e.video_id not in fresh_ids}
     gone |= {s.video_id for s in slots if s.video_id not in rows}
     end = start
-    while end < len(stored) and stored.packed[end][0] in gone:
+    while end < len(stored) and stored.entry(end).video_id in gone:
         end += 1
     if not chosen:
         return None

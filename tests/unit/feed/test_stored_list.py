@@ -4,35 +4,46 @@ from __future__ import annotations
 
 import json
 
-from reelstack.feed.for_you import Entry, StoredList, pack_features
+from reelstack.feed.for_you import CHUNK, Entry, StoredList, pack_features
 from reelstack.recommend.features import FEATURES
 
 
 def entry(n: int) -> Entry:
     values = [round(0.1 * n + i / 100, 4) for i in range(len(FEATURES))]
     return Entry(
-        f"v{n}", 1.0 - n / 100, f"c{n % 3}", None, "food", ["cooking"], "affinity",
+        f"v{n}", 1.0 - n / 1000, f"c{n % 3}", None, "food", ["cooking", 'say "hi"\n'], "affinity",
         "because you liked #cooking", pack_features(values),
     )  # fmt: skip
 
 
 def test_a_list_reads_back_as_it_was_written() -> None:
-    written = StoredList.of("ver", 12.5, [entry(n) for n in range(50)])
-    raw = json.dumps({"v": written.version, "at": written.built_at, "e": written.packed})
-    data = json.loads(raw)
-    read = StoredList(data["v"], data["at"], data["e"])
-    assert len(read) == 50
-    assert read.window(45, 10) == written.entries[45:]
-    assert read.find("v7") == entry(7) and read.find("v99") is None
+    written = StoredList.of("ver", 12.5, [entry(n) for n in range(130)])
+    read = StoredList.decoded(written.encoded())
+    assert (read.version, read.built_at, len(read)) == ("ver", 12.5, 130)
+    assert read.window(125, 10) == [entry(n) for n in range(125, 130)]
+    assert read.entries == written.entries
     assert read.entry(3).feature_values() == dict(
         zip(FEATURES, [round(0.3 + i / 100, 4) for i in range(len(FEATURES))], strict=True)
     )
 
 
-def test_a_list_stored_with_features_as_numbers_still_reads() -> None:
-    """Lists written before features were text, still in a shared cache after an upgrade."""
-    old = entry(4).packed()
-    old[-1] = [float(v) for v in old[-1].split(",")]
-    read = StoredList("old", 1.0, [old])
-    assert read.entry(0) == entry(4)
-    assert read.entry(0).feature_values()["similarity"] == 0.4
+def test_a_page_decodes_only_the_lines_under_its_window() -> None:
+    read = StoredList.decoded(StoredList.of("ver", 1.0, [entry(n) for n in range(500)]).encoded())
+    window = read.window(CHUNK * 2 + 5, CHUNK)
+    assert [e.video_id for e in window] == [f"v{n}" for n in range(CHUNK * 2 + 5, CHUNK * 3 + 5)]
+    assert sorted(read._chunks) == [2, 3]
+    assert read.find(f"v{CHUNK * 2 + 7}") == entry(CHUNK * 2 + 7)
+    assert read.find("v0") is None  # not decoded: a page looks such videos up elsewhere
+
+
+def test_a_list_stored_whole_with_features_as_numbers_still_reads() -> None:
+    """A list written before lines and features as text, still in a shared cache (Redis)
+    when a new version of the server starts."""
+    rows = [e.packed() for e in map(entry, range(60))]
+    for row in rows:
+        row[-1] = [float(v) for v in row[-1].split(",")]
+    raw = json.dumps({"v": "old", "at": 3.0, "e": rows}, separators=(",", ":"))
+    read = StoredList.decoded(raw)
+    assert (read.version, len(read)) == ("old", 60)
+    assert read.entries == [entry(n) for n in range(60)]
+    assert read.entry(4).feature_values()["similarity"] == 0.4
