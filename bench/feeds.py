@@ -4,6 +4,14 @@ run; then the cost of pushing a new video to 1K..N followers (memory cache, and 
 `--redis-url`), and what the default hybrid does instead for a creator that big (the post's
 fan-out job, and a follower's page that pulls the creator's videos at read time).
 
+The load: `--viewers` signed-in viewers (default 1,024), each with a For-You list and an inbox
+built before the load starts, take turns on the 64 connections, each paging on with its own
+cursor. `--viewers 64` makes each viewer page as fast as the server answers, so each gets
+through its ~500-entry list in seconds and list builds dominate (the earlier runs in
+bench/RESULTS.md). Each phase is run twice: closed loop (each connection sends its next
+request when the last is answered: throughput, and latency that is mostly queueing), then open
+loop at half of what bare FastAPI answered (latency from when each request was due).
+
     .venv/bin/python bench/feeds.py --videos 10000 --seconds 20
     .venv/bin/python bench/feeds.py --videos 1000000 --fan-out 1000,1000000 \
         --redis-url redis://127.0.0.1:6379/0   (the world builds in ~3 min, the followers in ~5)
@@ -23,7 +31,18 @@ from typing import Any
 
 import httpx
 
-from common import CACHE, SERVE, free_port, fresh_dir, invoked_as, machine_report, running_server
+from common import (
+    CACHE,
+    SERVE,
+    free_port,
+    fresh_dir,
+    invoked_as,
+    machine_report,
+    process_cpu_seconds,
+    running_server,
+)
+
+FOLLOWS = 8  # creators each viewer follows
 
 BARE_APP = """
 import json, sys
@@ -53,23 +72,43 @@ def build_world(data: Path, users: int, videos: int) -> float:
     return time.monotonic() - started
 
 
-def sign_up(base: str, n: int) -> list[dict[str, str]]:
-    """n fresh viewers, each following the creators of their first For-You page."""
-    headers = []
-    with httpx.Client(base_url=base, timeout=60) as client:
-        for i in range(n):
+async def sign_up(base: str, n: int, concurrency: int = 8) -> list[dict[str, str]]:
+    """n fresh viewers. Each follows a few creators of the trending page (viewer i starts at
+    creator i, so followings differ), then reads a page of each feed, which builds their
+    For-You list and their inbox: these exist before the load starts, as they would for
+    people who use the site."""
+    async with httpx.AsyncClient(base_url=base, timeout=120) as client:
+        page = (await client.get("/api/v1/feed/trending", params={"page_size": 50})).json()
+        creators = list(dict.fromkeys(v["user"]["user_id"] for v in page["videos"]))
+        assert creators, "the demo world has no trending videos"
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(i: int) -> dict[str, str]:
             name = f"bench{i}_{os.getpid()}"
-            r = client.post(
-                "/api/v1/auth/register",
-                json={"username": name, "email": f"{name}@example.com", "password": "bench pass 1"},
-            )
-            r.raise_for_status()
-            h = {"Authorization": f"Bearer {r.json()['access_token']}"}
-            page = client.get("/api/v1/feed/for-you", params={"page_size": 20}, headers=h).json()
-            for creator in {v["user"]["user_id"] for v in page["videos"]}:
-                client.post(f"/api/v1/users/{creator}/follow", headers=h)
-            headers.append(h)
-    return headers
+            async with gate:
+                r = await client.post(
+                    "/api/v1/auth/register",
+                    json={
+                        "username": name,
+                        "email": f"{name}@example.com",
+                        "password": "bench pass 1",
+                    },
+                )
+                r.raise_for_status()
+                h = {"Authorization": f"Bearer {r.json()['access_token']}"}
+                for k in range(FOLLOWS):
+                    creator = creators[(i + k) % len(creators)]
+                    (
+                        await client.post(f"/api/v1/users/{creator}/follow", headers=h)
+                    ).raise_for_status()
+                for feed in ("for-you", "following"):
+                    r = await client.get(
+                        f"/api/v1/feed/{feed}", params={"page_size": 20}, headers=h
+                    )
+                    r.raise_for_status()
+                return h
+
+        return list(await asyncio.gather(*(one(i) for i in range(n))))
 
 
 def settle(server: Any, most_seconds: float = 120.0) -> float:
@@ -88,21 +127,28 @@ def settle(server: Any, most_seconds: float = 120.0) -> float:
 async def drive(
     base: str, path: str, seconds: float, connections: int, headers: list[dict[str, str]]
 ) -> tuple[list[float], int]:
-    """`connections` clients each paging through `path` for `seconds`; latencies in ms."""
+    """`connections` clients paging through `path` for `seconds`; latencies in ms. The viewers
+    take turns on the connections (connection n serves viewers n, n + connections, ... in
+    turn), each paging on with its own cursor: with more viewers than connections each viewer
+    pages at a pace nearer a person's than the server's."""
     latencies: list[float] = []
     errors = 0
     deadline = time.monotonic() + seconds
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    cursors: dict[int, str | None] = {}
 
     async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
 
         async def worker(n: int) -> None:
             nonlocal errors
-            h = headers[n % len(headers)] if headers else {}
-            cursor = None
+            mine = list(range(n, len(headers), connections)) or [-1]
+            turn = 0
             while time.monotonic() < deadline:
+                viewer = mine[turn % len(mine)]
+                turn += 1
+                h = headers[viewer] if viewer >= 0 else {}
                 params: dict[str, Any] = {"page_size": 20}
-                if cursor:
+                if cursor := cursors.get(viewer):
                     params["cursor"] = cursor
                 start = time.perf_counter()
                 try:
@@ -116,10 +162,60 @@ async def drive(
                 if r.status_code != 200:
                     errors += 1
                     continue
-                cursor = r.json().get("next_cursor")
+                cursors[viewer] = r.json().get("next_cursor")
 
         await asyncio.gather(*(worker(n) for n in range(connections)))
     return latencies, errors
+
+
+async def paced(
+    base: str,
+    path: str,
+    seconds: float,
+    rate: float,
+    connections: int,
+    headers: list[dict[str, str]],
+) -> tuple[list[float], int, float]:
+    """Requests offered at `rate` per second whether or not the last ones were answered (an
+    open loop), on at most `connections` connections; latencies in ms from when each was due,
+    so time spent waiting for a free connection counts. Also the rate answered."""
+    latencies: list[float] = []
+    errors = 0
+    total = int(seconds * rate)
+    issued = 0
+    cursors: dict[int, str | None] = {}
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
+        start = time.perf_counter() + 0.1
+
+        async def worker() -> None:
+            nonlocal issued, errors
+            while issued < total:
+                i = issued
+                issued += 1
+                due = start + i / rate
+                if (wait := due - time.perf_counter()) > 0:
+                    await asyncio.sleep(wait)
+                viewer = i % len(headers) if headers else -1
+                params: dict[str, Any] = {"page_size": 20}
+                if cursor := cursors.get(viewer):
+                    params["cursor"] = cursor
+                try:
+                    r = await client.get(
+                        path, params=params, headers=headers[viewer] if headers else {}
+                    )
+                except httpx.TransportError:
+                    errors += 1
+                    continue
+                latencies.append((time.perf_counter() - due) * 1000)
+                if r.status_code != 200:
+                    errors += 1
+                    continue
+                cursors[viewer] = r.json().get("next_cursor")
+
+        await asyncio.gather(*(worker() for _ in range(connections)))
+        answered = len(latencies) / (time.perf_counter() - start)
+    return latencies, errors, answered
 
 
 def pct(values: list[float], q: float) -> float:
@@ -127,11 +223,23 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def row(name: str, lat: list[float], errors: int, seconds: float, base_rps: float | None) -> str:
+def paced_row(name: str, rate: float, lat: list[float], errors: int, answered: float) -> str:
+    return (
+        f"| {name} | {rate:.0f} | {answered:.0f} | {pct(lat, 0.5):.1f} | {pct(lat, 0.99):.1f} |"
+        f" {max(lat, default=float('nan')):.1f} | {errors} |"
+    )
+
+
+def row(
+    name: str, lat: list[float], errors: int, seconds: float, base_rps: float | None, cpu: float
+) -> str:
+    """A closed-loop phase; `cpu`: the server process's CPU seconds over it (all its threads,
+    so it can pass one core: SQLite's and the job consumer's threads)."""
     rps = len(lat) / seconds
     ratio = f"{rps / base_rps:.2f}" if base_rps else "-"
     return (
         f"| {name} | {rps:.0f} | {ratio} | {pct(lat, 0.5):.1f} | {pct(lat, 0.99):.1f} | {errors} |"
+        f" {cpu / seconds:.2f} | {cpu / max(len(lat), 1) * 1000:.1f} |"
     )
 
 
@@ -274,9 +382,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--videos", type=int, default=10_000)
     parser.add_argument("--users", type=int, default=500)
-    parser.add_argument("--viewers", type=int, default=64)
+    parser.add_argument(
+        "--viewers",
+        type=int,
+        default=1024,
+        help="signed-in viewers taking turns on the connections (as many as the connections:"
+        " each viewer pages as fast as the server answers)",
+    )
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument(
+        "--paced-fraction",
+        type=float,
+        default=0.5,
+        help="the open-loop phases offer this fraction of bare FastAPI's closed-loop rate",
+    )
     parser.add_argument("--fan-out", default="1000,10000,100000")
     parser.add_argument(
         "--redis-url", default=None, help="also push into Redis (redis://127.0.0.1:6379/0)"
@@ -295,8 +415,12 @@ def main() -> None:
         "REELSTACK_LOG_LEVEL": "warning",
     }
     results = []
+    open_loop: list[str] = []
+    rate = 0.0
     with running_server(data, env) as server:
-        viewers = sign_up(server.base_url, args.viewers)
+        signed_up = time.monotonic()
+        viewers = asyncio.run(sign_up(server.base_url, args.viewers))
+        signed_up = time.monotonic() - signed_up
         settled = settle(server)
         sample = httpx.get(
             f"{server.base_url}/api/v1/feed/for-you",
@@ -314,35 +438,77 @@ def main() -> None:
                     break
                 except httpx.HTTPError:
                     time.sleep(0.1)
+            bare_url = f"http://127.0.0.1:{port}"
+            cpu = process_cpu_seconds(bare.pid)
             base_lat, base_err = asyncio.run(
-                drive(f"http://127.0.0.1:{port}", "/feed", args.seconds, args.connections, [])
+                drive(bare_url, "/feed", args.seconds, args.connections, [])
+            )
+            cpu = process_cpu_seconds(bare.pid) - cpu
+            rate = args.paced_fraction * len(base_lat) / args.seconds
+            open_loop.append(
+                paced_row(
+                    "bare FastAPI",
+                    rate,
+                    *asyncio.run(
+                        paced(bare_url, "/feed", args.seconds, rate, args.connections, [])
+                    ),
+                )
             )
         finally:
             bare.terminate()
             bare.wait()
         base_rps = len(base_lat) / args.seconds
-        results.append(row("bare FastAPI, same payload", base_lat, base_err, args.seconds, None))
+        results.append(
+            row("bare FastAPI, same payload", base_lat, base_err, args.seconds, None, cpu)
+        )
         for name, path in (
             ("For-You", "/api/v1/feed/for-you"),
             ("following", "/api/v1/feed/following"),
         ):
             settled += settle(server)
+            cpu = server.cpu_seconds()
             lat, err = asyncio.run(
                 drive(server.base_url, path, args.seconds, args.connections, viewers)
             )
-            results.append(row(name, lat, err, args.seconds, base_rps))
+            cpu = server.cpu_seconds() - cpu
+            results.append(row(name, lat, err, args.seconds, base_rps, cpu))
+            settled += settle(server)
+            open_loop.append(
+                paced_row(
+                    name,
+                    rate,
+                    *asyncio.run(
+                        paced(server.base_url, path, args.seconds, rate, args.connections, viewers)
+                    ),
+                )
+            )
     sizes = [int(s) for s in args.fan_out.split(",") if s]
     pushed, pulled = asyncio.run(fan_out_costs(data, sizes, args.redis_url)) if sizes else ([], [])
 
     print(machine_report(invoked_as()))
     print(f"- world: {args.videos} videos, {args.users} demo viewers; built in {built:.1f} s")
+    print(f"- {args.viewers} viewers signed up, followed and got their first page in"
+          f" {signed_up:.0f} s")  # fmt: skip
     print(f"- waited {settled:.0f} s in all for the server to go idle before the phases")
     print(f"- load: {args.connections} connections for {args.seconds:.0f} s each, 20 per page;"
-          f" {args.viewers} signed-in viewers paging with cursors")  # fmt: skip
+          f" {args.viewers} signed-in viewers taking turns, each with its cursor")  # fmt: skip
     print()
-    print("| endpoint | req/s | ratio to bare | p50 (ms) | p99 (ms) | errors |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| endpoint | req/s | ratio to bare | p50 (ms) | p99 (ms) | errors | server cores"
+        " | server CPU per request (ms) |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for line in results:
+        print(line)
+    print()
+    print(
+        f"Open loop: offered at {args.paced_fraction:.0%} of what bare FastAPI answered above,"
+        " the same rate for each; latency from when each request was due:"
+    )
+    print()
+    print("| endpoint | offered/s | answered/s | p50 (ms) | p99 (ms) | max (ms) | errors |")
+    print("|---|---|---|---|---|---|---|")
+    for line in open_loop:
         print(line)
     if pushed:
         print()

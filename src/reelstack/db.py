@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import functools
+import json
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -363,6 +364,17 @@ async def fetch_bounded(
     return prepared.rows(raw)
 
 
+class JSONText(str):
+    """A JSON column's value already encoded (by code that builds the text more cheaply than
+    `json.dumps` would): written as it is."""
+
+    __slots__ = ()
+
+
+def _json_serializer(value: Any) -> str:
+    return value if isinstance(value, JSONText) else json.dumps(value)
+
+
 def _checkpoint_connection(path: str) -> sqlite3.Connection:
     """A connection that only checkpoints, used from one thread at a time."""
     connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -385,6 +397,7 @@ class Database:
             self.writer = create_async_engine(
                 url,
                 echo=echo,
+                json_serializer=_json_serializer,
                 pool_size=1,
                 max_overflow=0,
                 pool_timeout=60,
@@ -394,6 +407,7 @@ class Database:
             self.reader = create_async_engine(
                 url,
                 echo=echo,
+                json_serializer=_json_serializer,
                 pool_size=8,
                 max_overflow=8,
                 pool_reset_on_return=None,
@@ -402,16 +416,15 @@ class Database:
             _configure_sqlite(self.writer, immediate=True)
             _configure_sqlite(self.reader, immediate=False)
         else:
-            self.writer = create_async_engine(
-                url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True
-            )
-            self.reader = (
-                create_async_engine(
-                    reader_url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True
-                )
-                if reader_url
-                else self.writer
-            )
+            options: dict[str, Any] = {
+                "echo": echo,
+                "json_serializer": _json_serializer,
+                "pool_size": 10,
+                "max_overflow": 20,
+                "pool_pre_ping": True,
+            }
+            self.writer = create_async_engine(url, **options)
+            self.reader = create_async_engine(reader_url, **options) if reader_url else self.writer
         self._checkpoints: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
         self.write_sessions = async_sessionmaker(self.writer, expire_on_commit=False)

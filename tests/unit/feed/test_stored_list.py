@@ -47,3 +47,11 @@ def test_a_list_stored_whole_with_features_as_numbers_still_reads() -> None:
     assert (read.version, len(read)) == ("old", 60)
     assert read.entries == [entry(n) for n in range(60)]
     assert read.entry(4).feature_values()["similarity"] == 0.4
+
+
+def test_an_impression_logs_the_features_as_a_json_object() -> None:
+    served = entry(2)
+    assert json.loads(served.features_json()) == served.feature_values()
+    odd = pack_features([float("nan"), 1, -0.0, 1e-7] + [0.5] * (len(FEATURES) - 4))
+    assert odd.startswith("0.0,1.0,-0.0,1e-07,")
+    assert json.loads(Entry("v", 1.0, "c", None, None, [], "x", "", odd).features_json())
