@@ -105,6 +105,13 @@ def pack_features(values: Sequence[float]) -> str:
     return ",".join(repr(float(v)) if math.isfinite(v) else "0.0" for v in values)
 
 
+def _lines(rows: list[list[Any]]) -> list[str]:
+    """Packed entries as the lines of a stored list, CHUNK to a line."""
+    return [
+        json.dumps(rows[i : i + CHUNK], separators=(",", ":")) for i in range(0, len(rows), CHUNK)
+    ]
+
+
 @dataclass(frozen=True)
 class StoredList:
     """A viewer's list as stored: a header line, then one line of JSON per CHUNK entries.
@@ -126,12 +133,7 @@ class StoredList:
 
     @classmethod
     def of(cls, version: str, built_at: float, entries: list[Entry]) -> StoredList:
-        packed = [e.packed() for e in entries]
-        lines = [
-            json.dumps(packed[i : i + CHUNK], separators=(",", ":"))
-            for i in range(0, len(packed), CHUNK)
-        ]
-        stored = cls(version, built_at, len(entries), lines)
+        stored = cls(version, built_at, len(entries), _lines([e.packed() for e in entries]))
         for index, entry in enumerate(entries):
             stored._entries[index] = stored._by_id[entry.video_id] = entry
         return stored
@@ -145,14 +147,11 @@ class StoredList:
     def decoded(cls, raw: str) -> StoredList:
         if "\n" not in raw:  # one JSON object: a list stored before lines (an upgrade)
             data = json.loads(raw)
-            rows = data["e"]
-            lines = [json.dumps(rows[i : i + CHUNK]) for i in range(0, len(rows), CHUNK)]
-            return cls(data["v"], float(data["at"]), len(rows), lines)
+            return cls(data["v"], float(data["at"]), len(data["e"]), _lines(data["e"]))
         head, *lines = raw.split("\n")
         meta = json.loads(head)
         if meta["c"] != CHUNK:  # written with another chunk size: re-cut it
-            rows = [row for line in lines for row in json.loads(line)]
-            lines = [json.dumps(rows[i : i + CHUNK]) for i in range(0, len(rows), CHUNK)]
+            lines = _lines([row for line in lines for row in json.loads(line)])
         return cls(meta["v"], float(meta["at"]), int(meta["n"]), lines)
 
     def __len__(self) -> int:

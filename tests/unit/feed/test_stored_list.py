@@ -55,3 +55,12 @@ def test_an_impression_logs_the_features_as_a_json_object() -> None:
     odd = pack_features([float("nan"), 1, -0.0, 1e-7] + [0.5] * (len(FEATURES) - 4))
     assert odd.startswith("0.0,1.0,-0.0,1e-07,")
     assert json.loads(Entry("v", 1.0, "c", None, None, [], "x", "", odd).features_json())
+
+
+def test_a_list_cut_with_another_line_length_is_cut_again() -> None:
+    rows = [e.packed() for e in map(entry, range(75))]
+    head = json.dumps({"v": "ver", "at": 2.0, "n": 75, "c": 30})
+    raw = "\n".join([head, *(json.dumps(rows[i : i + 30]) for i in range(0, 75, 30))])
+    read = StoredList.decoded(raw)
+    assert len(read.lines) == -(-75 // CHUNK)
+    assert read.window(CHUNK - 1, 3) == [entry(n) for n in range(CHUNK - 1, CHUNK + 2)]
