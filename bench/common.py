@@ -220,6 +220,16 @@ def stress_clip() -> Path:
 
 
 # -- a real server -----------------------------------------------------------------------------
+async def register(client: httpx.AsyncClient, name: str) -> dict[str, str]:
+    """Sign a new user up through the API; the headers that act as them."""
+    r = await client.post(
+        "/api/v1/auth/register",
+        json={"username": name, "email": f"{name}@example.com", "password": "bench pass 1"},
+    )
+    r.raise_for_status()
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -39,6 +39,7 @@ from common import (
     invoked_as,
     machine_report,
     process_cpu_seconds,
+    register,
     running_server,
 )
 
@@ -84,18 +85,8 @@ async def sign_up(base: str, n: int, concurrency: int = 8) -> list[dict[str, str
         gate = asyncio.Semaphore(concurrency)
 
         async def one(i: int) -> dict[str, str]:
-            name = f"bench{i}_{os.getpid()}"
             async with gate:
-                r = await client.post(
-                    "/api/v1/auth/register",
-                    json={
-                        "username": name,
-                        "email": f"{name}@example.com",
-                        "password": "bench pass 1",
-                    },
-                )
-                r.raise_for_status()
-                h = {"Authorization": f"Bearer {r.json()['access_token']}"}
+                h = await register(client, f"bench{i}_{os.getpid()}")
                 for k in range(FOLLOWS):
                     creator = creators[(i + k) % len(creators)]
                     (

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from common import CACHE, fresh_dir, invoked_as, machine_report
+from common import CACHE, fresh_dir, invoked_as, machine_report, register
 from feeds import build_world
 
 
@@ -42,17 +42,7 @@ async def page_costs(data: Path, pages: int, viewers: int) -> dict[str, float]:
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
                 headers = []
                 for i in range(viewers):
-                    name = f"cost{i}_{os.getpid()}"
-                    r = await client.post(
-                        "/api/v1/auth/register",
-                        json={
-                            "username": name,
-                            "email": f"{name}@example.com",
-                            "password": "bench pass 1",
-                        },
-                    )
-                    r.raise_for_status()
-                    h = {"Authorization": f"Bearer {r.json()['access_token']}"}
+                    h = await register(client, f"cost{i}_{os.getpid()}")
                     page = await client.get(
                         "/api/v1/feed/for-you", params={"page_size": 20}, headers=h
                     )

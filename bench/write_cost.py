@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from common import CACHE, fresh_dir, invoked_as, machine_report
+from common import CACHE, fresh_dir, invoked_as, machine_report, register
 from feeds import build_world
 
 
@@ -46,17 +46,7 @@ async def write_costs(
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
                 headers = []
                 for i in range(users):
-                    name = f"w{i}_{os.getpid()}"
-                    r = await client.post(
-                        "/api/v1/auth/register",
-                        json={
-                            "username": name,
-                            "email": f"{name}@example.com",
-                            "password": "bench pass 1",
-                        },
-                    )
-                    r.raise_for_status()
-                    headers.append({"Authorization": f"Bearer {r.json()['access_token']}"})
+                    headers.append(await register(client, f"w{i}_{os.getpid()}"))
                 page = await client.get(
                     "/api/v1/feed/trending", params={"page_size": 50}, headers=headers[0]
                 )
