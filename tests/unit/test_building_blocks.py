@@ -13,7 +13,7 @@ from reelstack.errors import Unprocessable
 from reelstack.infra.ids import ID_LENGTH, looks_like_id, new_id
 from reelstack.infra.pagination import decode_cursor, encode_cursor
 from reelstack.infra.storage import StorageError, UrlMemo, UrlSigner, validate_key
-from reelstack.social.visibility import Audience, Relationship, can_view
+from reelstack.social.visibility import Audience, Relationship, audience_of, can_view
 
 
 def test_ids_are_unique_opaque_and_sort_by_creation_time() -> None:
@@ -109,6 +109,12 @@ def test_one_function_decides_visibility(
     viewer: str | None, audience: Audience, relation: Relationship, listing: bool, expected: bool
 ) -> None:
     assert can_view(viewer, "owner", audience, relation, listing=listing) is expected
+
+
+def test_a_stored_audience_reads_back_and_an_unknown_one_is_refused() -> None:
+    assert [audience_of(a.value) for a in Audience] == list(Audience)
+    with pytest.raises(ValueError, match="friends"):
+        audience_of("friends")
 
 
 def test_moderation_hides_from_everyone_but_owner_and_moderators() -> None:

@@ -16,6 +16,7 @@ from reelstack.feed.cards import Card, FeedItem, load_visible
 from reelstack.feed.schemas import FeedPage, FeedVideoOut, TimeRange
 from reelstack.infra.ids import new_id
 from reelstack.infra.pagination import Paging, decode_cursor, encode_cursor
+from reelstack.infra.shapes import built
 from reelstack.interactions.router import VIDEO_404
 from reelstack.media.hydrate import videos_out
 from reelstack.media.schemas import VideoPage
@@ -55,7 +56,7 @@ async def feed_page(
     """Hydrate a page of feed items in one batch, each card with its reason."""
     shaped = await videos_out(rt, session, viewer_id, [rows[item.video_id] for item in items])
     videos = [
-        FeedVideoOut.model_construct(**out.__dict__, reason=item.reason)
+        built(FeedVideoOut, {**out.__dict__, "reason": item.reason})
         for out, item in zip(shaped, items, strict=True)
     ]
     return FeedPage(videos=videos, next_cursor=cursor, has_more=cursor is not None)

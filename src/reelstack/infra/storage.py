@@ -128,7 +128,7 @@ class UrlSigner:
         self._key = hashlib.sha256(b"reelstack-media-url\x00" + secret).digest()
 
     def mac(self, key: str, expires: int) -> str:
-        digest = hmac.new(self._key, f"{key}\n{expires}".encode(), hashlib.sha256).digest()
+        digest = hmac.digest(self._key, f"{key}\n{expires}".encode(), "sha256")
         return base64.urlsafe_b64encode(digest[:24]).decode()
 
     def sign(self, key: str, expires_in: int, now: float | None = None) -> str:

@@ -21,7 +21,7 @@ from reelstack.media.models import UploadSession, Video, VideoStatus
 from reelstack.media.schemas import UpdateVideoRequest, normalise_hashtags
 from reelstack.search.text import CAPTION_HASHTAG
 from reelstack.social import service as social
-from reelstack.social.visibility import Audience, Relationship, can_view
+from reelstack.social.visibility import Audience, Relationship, audience_of, can_view
 
 VIDEO_NOT_FOUND = "No such video."
 MODERATOR_ROLES = frozenset({Role.MODERATOR.value, Role.ADMIN.value})
@@ -77,7 +77,7 @@ def may_see(viewer: Viewer, video: Gated, owner: GatedOwner, relation: Relations
     return can_view(
         viewer.user_id,
         owner.id,
-        Audience(video.visibility),
+        audience_of(video.visibility),
         relation,
         hidden_by_moderation=video.hidden_by_moderation,
         viewer_is_moderator=viewer.is_moderator,
