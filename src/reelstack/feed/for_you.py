@@ -127,9 +127,6 @@ class StoredList:
     _chunks: dict[int, list[list[Any]]] = field(default_factory=dict, compare=False, repr=False)
     _entries: dict[int, Entry] = field(default_factory=dict, compare=False, repr=False)
     _by_id: dict[str, Entry] = field(default_factory=dict, compare=False, repr=False)
-    # Filled once per list (a process reuses a decoded list for many pages), not per page,
-    # and only as pages need them: most pages have no session taste and never ask for facts.
-    _facts: dict[str, VideoFacts] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, version: str, built_at: float, entries: list[Entry]) -> StoredList:
@@ -181,12 +178,6 @@ class StoredList:
     def find(self, video_id: str) -> Entry | None:
         """The entry of this video among those decoded so far (pages look up the rest)."""
         return self._by_id.get(video_id)
-
-    def facts(self, entry: Entry) -> VideoFacts:
-        found = self._facts.get(entry.video_id)
-        if found is None:
-            found = self._facts[entry.video_id] = _facts_of(entry)
-        return found
 
 
 @dataclass(frozen=True)
@@ -474,9 +465,7 @@ async def _cut(
     if taste.is_empty():  # similarity to an empty taste is 0: the stored order stands
         adjusted = [_slot(e, e.score) for e in pool]
     else:
-        adjusted = [
-            _slot(e, e.score + SESSION_WEIGHT * similarity(stored.facts(e), taste)) for e in pool
-        ]
+        adjusted = [_slot(e, e.score + SESSION_WEIGHT * similarity(e, taste)) for e in pool]
     adjusted.sort(key=lambda s: s.score, reverse=True)
     slots = rerank(adjusted, page.size + 4, before)
     rows = await load_visible(session, viewer, [s.video_id for s in slots])
@@ -501,23 +490,6 @@ async def _cut(
     cursor = encode_cursor({"v": stored.version, "p": end, "c": creators})
     items = [FeedItem(e.video_id, e.reason, e.source) for e in chosen]
     return Page(items, {e.video_id: rows[e.video_id] for e in chosen}, cursor)
-
-
-def _facts_of(entry: Entry) -> VideoFacts:
-    return VideoFacts(
-        entry.video_id,
-        entry.creator_id,
-        "",
-        tuple(entry.hashtags),
-        entry.category,
-        entry.sound_id,
-        0.0,
-        0,
-        0,
-        0,
-        0.0,
-        False,
-    )
 
 
 def _log(rt: Runtime, viewer: Viewer, who: str, chosen: list[Entry], start: int) -> None:

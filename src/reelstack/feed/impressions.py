@@ -29,9 +29,12 @@ class ImpressionLog:
         self._flusher: asyncio.Task[None] | None = None
 
     def add(self, rows: list[dict[str, Any]]) -> None:
+        """Log these rows (the log takes them over and stamps them)."""
         if len(self._rows) < MAX_BUFFER:
             now = utcnow()
-            self._rows += [{**row, "created_at": now} for row in rows]
+            for row in rows:
+                row["created_at"] = now
+            self._rows += rows
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_later())
 

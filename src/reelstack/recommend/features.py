@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 FEATURES = (
     "similarity",
@@ -83,7 +85,7 @@ class Taste:
             or any(self.sounds.values())
         )
 
-    def best_hashtag(self, tags: tuple[str, ...]) -> tuple[str | None, float]:
+    def best_hashtag(self, tags: Sequence[str]) -> tuple[str | None, float]:
         scored = [(self.hashtags.get(t, 0.0), t) for t in tags]
         if not scored:
             return None, 0.0
@@ -91,7 +93,20 @@ class Taste:
         return tag, value
 
 
-def similarity(facts: VideoFacts, taste: Taste) -> float:
+class Traits(Protocol):
+    """What similarity reads of a video: `VideoFacts`, or an entry of a stored list."""
+
+    @property
+    def creator_id(self) -> str: ...
+    @property
+    def hashtags(self) -> Sequence[str]: ...
+    @property
+    def category(self) -> str | None: ...
+    @property
+    def sound_id(self) -> str | None: ...
+
+
+def similarity(facts: Traits, taste: Taste) -> float:
     _, tag = taste.best_hashtag(facts.hashtags)
     worst = min((taste.hashtags.get(t, 0.0) for t in facts.hashtags), default=0.0)
     raw = (
