@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstack.accounts.models import User
-from reelstack.db import execute_core
+from reelstack.db import BOUNDED, BOUNDED_ROWS, execute_core, fetch_bounded
 from reelstack.errors import Unprocessable
 from reelstack.feed.cards import Card, FeedItem, load_visible
 from reelstack.infra.cache import INF
@@ -143,12 +143,23 @@ def _decode(cursor: str | None) -> tuple[float, str]:
         ) from None
 
 
-# Built once: every page starts with the viewer's followees and their follower counts.
+# Built once: every page starts with the viewer's followees and their follower counts. Most
+# people follow a few hundred at most: those are read in the loop's thread (`BOUNDED`), and
+# only someone who follows more needs the whole list read through the connection's thread.
 FOLLOWEES = (
     select(Follow.followee_id, User.follower_count)
     .join(User, User.id == Follow.followee_id)
     .where(Follow.follower_id == bindparam("viewer"))
 )
+FEW_FOLLOWEES = FOLLOWEES.limit(BOUNDED_ROWS + 1).execution_options(**BOUNDED)
+
+
+async def followees_of(session: AsyncSession, user_id: str) -> dict[str, int]:
+    """Whom the user follows, with each one's follower count."""
+    rows = await fetch_bounded(session, FEW_FOLLOWEES, {"viewer": user_id})
+    if len(rows) > BOUNDED_ROWS:
+        rows = list((await execute_core(session, FOLLOWEES, {"viewer": user_id})).all())
+    return dict(rows)
 
 
 async def following_page(
@@ -158,7 +169,7 @@ async def following_page(
     videos published while the viewer pages land above the cursor, never inside the pages."""
     assert viewer.user_id is not None
     after = _decode(page.cursor)
-    followees = dict((await execute_core(session, FOLLOWEES, {"viewer": viewer.user_id})).all())
+    followees = await followees_of(session, viewer.user_id)
     threshold = rt.settings.fanout_threshold
     big = [uid for uid, count in followees.items() if count >= threshold]
     if await rt.cache.get(built_key(viewer.user_id)) is None:

@@ -7,6 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
+from reelstack.db import BOUNDED
+from reelstack.feed import following
 from reelstack.feed.following import built_key, inbox_key
 from reelstack.runtime import Runtime
 from tests.factories import assert_problem, make_user
@@ -128,6 +130,24 @@ async def test_the_inbox_is_rebuilt_from_the_database_when_the_cache_is_lost(
     before = ids(await page(client, fan))
     await runtime.cache.delete(inbox_key(fan.id), built_key(fan.id))
     assert ids(await page(client, fan)) == before == list(reversed(videos))
+
+
+async def test_someone_who_follows_more_than_one_bounded_read_holds_sees_them_all(
+    runtime: Runtime, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first read of whom the viewer follows stops past BOUNDED_ROWS; here that is 1, and
+    # the read stops after 2 of the 3: the page must read the whole list instead.
+    monkeypatch.setattr(following, "BOUNDED_ROWS", 1)
+    monkeypatch.setattr(
+        following, "FEW_FOLLOWEES", following.FOLLOWEES.limit(2).execution_options(**BOUNDED)
+    )
+    fan = await make_user(runtime)
+    creators = [await make_user(runtime) for _ in range(3)]
+    for creator in creators:
+        await follow(client, fan, creator)
+    videos = [await publish_video(runtime, creator) for creator in creators]
+    await drain(runtime)
+    assert ids(await page(client, fan)) == list(reversed(videos))
 
 
 async def test_hydration_takes_the_same_queries_for_any_page_size(

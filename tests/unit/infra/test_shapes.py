@@ -21,7 +21,9 @@ class Card(BaseModel):
 def test_a_built_model_serializes_as_a_validated_one() -> None:
     values = {
         "title": "Soup",
-        "stats": built(VideoStats, {"views": 3, "likes": 2, "comments": 1, "shares": 0, "saves": 5}),
+        "stats": built(
+            VideoStats, {"views": 3, "likes": 2, "comments": 1, "shares": 0, "saves": 5}
+        ),
         "at": datetime(2026, 12, 7, 5, 30, tzinfo=UTC),
         "tags": ["cooking"],
     }
