@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -12,7 +13,7 @@ from reelstack.config import ConfigurationError, Settings
 from reelstack.errors import Unprocessable
 from reelstack.infra.ids import ID_LENGTH, looks_like_id, new_id
 from reelstack.infra.pagination import decode_cursor, encode_cursor
-from reelstack.infra.storage import StorageError, UrlMemo, UrlSigner, validate_key
+from reelstack.infra.storage import StorageError, UrlMemo, UrlSigner, url_quoted, validate_key
 from reelstack.social.visibility import Audience, Relationship, audience_of, can_view
 
 
@@ -109,6 +110,14 @@ def test_one_function_decides_visibility(
     viewer: str | None, audience: Audience, relation: Relationship, listing: bool, expected: bool
 ) -> None:
     assert can_view(viewer, "owner", audience, relation, listing=listing) is expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["videos/01abc/thumbs/poster-360.webp", "1765100000.-.AbC_d-E", "a b/ü?x=1&y#z", "%2F", ""],
+)
+def test_url_quoting_skips_only_what_quote_leaves_alone(text: str) -> None:
+    assert url_quoted(text) == quote(text)
 
 
 def test_a_stored_audience_reads_back_and_an_unknown_one_is_refused() -> None:

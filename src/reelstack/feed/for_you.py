@@ -58,7 +58,7 @@ CARRY_ON_SECONDS = 30.0
 
 class Entry(NamedTuple):
     """An entry of a stored list. A tuple, not a dataclass: a page unpacks ~120 of them from
-    their JSON rows, and a frozen dataclass's `__init__` cost a page more than the JSON did."""
+    their JSON rows, and a frozen dataclass's `__init__` cost about as much as the JSON did."""
 
     video_id: str
     score: float

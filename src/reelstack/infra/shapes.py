@@ -1,10 +1,10 @@
 """Response models from values we already trust, at the cost of a dict.
 
 `BaseModel.model_construct` walks every field in Python (aliases, defaults) on each call; a feed
-page builds a hundred models, and that walk was a tenth of the page. `built` takes the values of
-every field, no more and no fewer, and sets them as they are. Like `model_construct` it does not
-validate: the values come from our own columns, and tests turn pydantic's serializer warnings (a
-value of the wrong type) into errors."""
+page builds a hundred models, and that walk was ~7 % of a For-You page under load. `built`
+takes the values of every field, no more and no fewer, and sets them as they are. Like
+`model_construct` it does not validate: the values come from our own columns, and tests turn
+pydantic's serializer warnings (a value of the wrong type) into errors."""
 
 from __future__ import annotations
 

@@ -11,13 +11,11 @@ public path, so a guessed path gets nothing.
 from __future__ import annotations
 
 import math
-import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
-from reelstack.infra.storage import Storage, UrlSigner
+from reelstack.infra.storage import Storage, UrlSigner, url_quoted
 from reelstack.media.models import Video
 
 if TYPE_CHECKING:
@@ -57,15 +55,6 @@ def read_token(signer: UrlSigner, video_id: str, token: str) -> PlaybackToken | 
     return PlaybackToken(video_id, viewer_id, expires)
 
 
-_URL_SAFE = re.compile(r"[A-Za-z0-9._~-]*")
-
-
-def _quoted(token: str) -> str:
-    # Tokens are URL-safe as minted (digits, an id, base64url): a card's three or four URLs
-    # then skip `quote`, which costs more than the check.
-    return token if _URL_SAFE.fullmatch(token) else quote(token)
-
-
 @dataclass(frozen=True)
 class PlaybackLinks:
     signer: UrlSigner
@@ -73,13 +62,13 @@ class PlaybackLinks:
     ttl_seconds: int
 
     def master_url(self, video_id: str, token: str) -> str:
-        return f"{API_PREFIX}/videos/{video_id}/hls/master.m3u8?t={_quoted(token)}"
+        return f"{API_PREFIX}/videos/{video_id}/hls/master.m3u8?t={url_quoted(token)}"
 
     def rung_url(self, video_id: str, rung: str, token: str) -> str:
-        return f"{API_PREFIX}/videos/{video_id}/hls/{rung}.m3u8?t={_quoted(token)}"
+        return f"{API_PREFIX}/videos/{video_id}/hls/{rung}.m3u8?t={url_quoted(token)}"
 
     def storyboard_url(self, video_id: str, token: str) -> str:
-        return f"{API_PREFIX}/videos/{video_id}/storyboard.vtt?t={_quoted(token)}"
+        return f"{API_PREFIX}/videos/{video_id}/storyboard.vtt?t={url_quoted(token)}"
 
     def file_url(self, key: str) -> str:
         return self.storage.signed_url(key, self.ttl_seconds)
