@@ -14,7 +14,6 @@ import logging
 import math
 import random
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -44,11 +43,12 @@ SESSION_WEIGHT = 1.2  # how far this session's signals move a precomputed score
 WINDOW_FACTOR = 4
 MIN_WINDOW = 120  # deep enough that this session's taste finds its videos
 LOW_WATER = 3  # pages left in the list when the next one is built in the background
-# Lists this process has decoded, by viewer, reused while the cache names the same version:
-# a page then reads one short key instead of decoding ~500 entries.
-DECODED_LISTS = 512
+# Each page decodes only the lines of its viewer's list under its window. Decoded lists are
+# not kept between pages: with more viewers taking turns than lists kept, none was ever found
+# again, and the kept entries lived just long enough to fill the collector's old generation
+# (its middle collections took 65-250 ms under load; without them a For-You page cost 4.2 ms
+# of server CPU instead of 6.8 ms, bench/RESULTS.md).
 CHUNK = 40  # entries per line of a stored list
-_decoded: OrderedDict[str, StoredList] = OrderedDict()
 # Builds pages started in this process, by viewer and the list they follow, until they finish
 # (see `_build_within_budget`): at most this many at once, each for at most this long.
 _building: dict[tuple[str, str | None], asyncio.Task[StoredList]] = {}
@@ -117,8 +117,7 @@ class StoredList:
     """A viewer's list as stored: a header line, then one line of JSON per CHUNK entries.
     A page reads a window of ~120 of ~500 entries, so only the lines under that window are
     decoded, and each entry is unpacked when first read. Decoding whole lists was a fifth of
-    the server's time under load, when most pages find their list not decoded in this process
-    yet (more viewers than DECODED_LISTS, or another process served the last page)."""
+    the server's time under load, and each page decodes its viewer's list afresh."""
 
     version: str
     built_at: float
@@ -282,15 +281,7 @@ async def build_list(
     # list is not there yet.
     await rt.cache.set(signals.list_key(who), raw, ttl=ttl)
     await rt.cache.set(signals.version_key(who), stored.version, ttl=ttl)
-    _remember(who, stored)
     return stored
-
-
-def _remember(who: str, stored: StoredList) -> None:
-    _decoded[who] = stored
-    _decoded.move_to_end(who)
-    while len(_decoded) > DECODED_LISTS:
-        _decoded.popitem(last=False)
 
 
 async def drop_list(rt: Runtime, who: str) -> None:
@@ -310,20 +301,14 @@ def _slot(entry: Entry, score: float) -> Slot:
 
 
 async def stored_list(rt: Runtime, who: str) -> StoredList | None:
-    """The viewer's current list: decoded here already if the cache names the same version."""
+    """The viewer's current list: the one the cache's version names."""
     version = await rt.cache.get(signals.version_key(who))
     if version is None:
         return None
-    known = _decoded.get(who)
-    if known is not None and known.version == version:
-        _decoded.move_to_end(who)
-        return known
     raw = await rt.cache.get(signals.list_key(who))
     if raw is None:
         return None
-    stored = StoredList.decoded(raw)
-    _remember(who, stored)
-    return stored
+    return StoredList.decoded(raw)
 
 
 async def refresh_if_active(
