@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstack.db import utcnow
 from reelstack.feed import for_you as for_you_module
+from reelstack.feed import signals
 from reelstack.feed.impressions import impression_log
+from reelstack.infra.ids import new_id
 from reelstack.media.models import Video
 from reelstack.recommend import candidates
 from reelstack.runtime import Runtime
@@ -192,6 +194,29 @@ async def test_activity_rebuilds_the_list_before_the_next_page_is_asked_for(
     assert {e.reason for e in top} & {"because you liked #cooking"}
     # Someone who never opened For-You costs no rebuild: their first page builds the list.
     assert await for_you_module.stored_list(runtime, f"u:{lurker.id}") is None
+
+
+async def test_a_page_follows_the_list_another_process_stored(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    """Lists live in the shared cache: a list another process built replaces this one's at
+    once, with nothing of the old list served from memory."""
+    await small_world(runtime)
+    viewer = await make_user(runtime)
+    first = await for_you(client, viewer.headers, page_size=5)
+    who = f"u:{viewer.id}"
+    old = await for_you_module.stored_list(runtime, who)
+    assert old is not None and len(old) >= 20
+    tail = old.entries[-10:]
+    replaced = for_you_module.StoredList.of(new_id(), old.built_at, tail)
+    # As `build_list` stores a list: the list, then the version that names it.
+    await runtime.cache.set(signals.list_key(who), replaced.encoded(), ttl=600)
+    await runtime.cache.set(signals.version_key(who), replaced.version, ttl=600)
+
+    page = await for_you(client, viewer.headers, page_size=5)
+    ids = [v["video_id"] for v in page["videos"]]
+    assert ids and set(ids) <= {e.video_id for e in tail}, ids
+    assert not set(ids) & {v["video_id"] for v in first["videos"]}
 
 
 @pytest.mark.parametrize("settings_overrides", [{"for_you_budget_seconds": 0.3}])
