@@ -1,18 +1,20 @@
-"""Turning feed candidates (video ids) into the rows a viewer may see, in fixed queries."""
+"""Turning feed candidates (video ids) into what a viewer may see of them, in fixed queries."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, String, bindparam, exists, literal, null, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstack.accounts.models import User
+from reelstack.analytics.models import WatchHistory
 from reelstack.db import BOUNDED, fetch_bounded
-from reelstack.media.models import Video
+from reelstack.interactions.models import Save, VideoLike
+from reelstack.media.models import VIDEO_COUNTERS, Video
 from reelstack.media.service import Gated, GatedOwner, Viewer, may_see
 from reelstack.social import service as social
 from reelstack.social.visibility import Audience, Relationship
@@ -79,16 +81,21 @@ class OwnerCard:
     is_active: bool
 
 
-Card = tuple[VideoCard, OwnerCard]
 _VIDEO_FIELDS = tuple(f.name for f in fields(VideoCard))
 _OWNER_FIELDS = tuple(f.name for f in fields(OwnerCard))
+# When the video and its creator last changed, as the database has them: only ever compared
+# for equality (is a kept card still the video's?), so not parsed into datetimes.
+_CHANGED = (type_coerce(Video.updated_at, String()), type_coerce(User.updated_at, String()))
+Changed = tuple[Any, Any]
 
 # Built once (a page asks for it on every request): statement building costs more than the
-# query itself on SQLite.
+# query itself on SQLite. What a card shows, for the cards `feed.writer` has not kept.
 CARDS = (
     select(
         *(getattr(Video, name) for name in _VIDEO_FIELDS),
+        _CHANGED[0],
         *(getattr(User, name) for name in _OWNER_FIELDS),
+        _CHANGED[1],
     )
     .join(User, User.id == Video.user_id)
     .where(Video.id.in_(bindparam("ids", expanding=True)))
@@ -97,18 +104,129 @@ CARDS = (
 _SPLIT = len(_VIDEO_FIELDS)
 
 
-async def load_visible(
-    session: AsyncSession, viewer: Viewer, video_ids: Sequence[str]
-) -> dict[str, Card]:
-    """The videos (with their creators) the viewer may find in a feed: two queries."""
+async def load_cards(
+    session: AsyncSession, video_ids: Sequence[str]
+) -> dict[str, tuple[VideoCard, OwnerCard, Changed]]:
+    """Whole cards, with the times their video and creator last changed; no visibility check:
+    only for videos `load_visible` let through."""
     if not video_ids:
         return {}
     rows = await fetch_bounded(session, CARDS, {"ids": list(set(video_ids))})
-    cards = [(VideoCard(*row[:_SPLIT]), OwnerCard(*row[_SPLIT:])) for row in rows]
-    owner_ids = list({video.user_id for video, _ in cards})
-    relations = await social.relationships(session, viewer.user_id, owner_ids)
-    return {
-        video.id: (video, owner)
-        for video, owner in cards
-        if listable(viewer, video, owner, relations[owner.id])
-    }
+    cards = {}
+    for row in rows:
+        video = VideoCard(*row[:_SPLIT])
+        owner = OwnerCard(*row[_SPLIT + 1 : -1])
+        cards[video.id] = (video, owner, (row[_SPLIT], row[-1]))
+    return cards
+
+
+class Owner(NamedTuple):
+    id: str
+    username: str
+    is_active: bool
+
+
+class CardFacts(NamedTuple):
+    """What a page needs of a video besides its card: what `may_see` decides on, the live
+    counters' columns, when the video and its creator last changed (whether a kept card is
+    still the video's), and the viewer's own state (liked, saved, where they stopped)."""
+
+    id: str
+    user_id: str
+    status: str
+    visibility: str
+    hidden_by_moderation: bool
+    sound_id: str | None
+    view_count: int
+    like_count: int
+    comment_count: int
+    share_count: int
+    save_count: int
+    counters_seq: int
+    changed_at: Changed
+    owner: Owner
+    liked: bool
+    saved: bool
+    position_ms: int | None
+    duration_ms: int | None
+
+
+_FACT_COLUMNS = (
+    Video.id,
+    Video.user_id,
+    Video.status,
+    Video.visibility,
+    Video.hidden_by_moderation,
+    Video.sound_id,
+    *(getattr(Video, name) for name in VIDEO_COUNTERS.fields),
+    getattr(Video, VIDEO_COUNTERS.seq_column),
+    *_CHANGED,
+    User.username,
+    User.is_active,
+)
+_FLAGS = len(_FACT_COLUMNS)
+
+
+def _facts_statement(*, signed_in: bool) -> Select[Any]:
+    """The facts of a page's videos and the viewer's relationship to their creators, likes,
+    saves and resume positions: one round trip (it was five)."""
+    viewer: Any = bindparam("viewer") if signed_in else None
+    mine: list[Any]
+    if viewer is None:
+        mine = [literal(False), literal(False), null(), null()]
+    else:
+        mine = [
+            exists().where(VideoLike.user_id == viewer, VideoLike.video_id == Video.id),
+            exists().where(Save.user_id == viewer, Save.video_id == Video.id),
+            WatchHistory.position_ms,
+            WatchHistory.duration_ms,
+        ]
+    stmt = select(*_FACT_COLUMNS, *social.relationship_columns(viewer, Video.user_id), *mine).join(
+        User, User.id == Video.user_id
+    )
+    if viewer is not None:
+        stmt = stmt.outerjoin(
+            WatchHistory, (WatchHistory.user_id == viewer) & (WatchHistory.video_id == Video.id)
+        )
+    return stmt.where(Video.id.in_(bindparam("ids", expanding=True))).execution_options(**BOUNDED)
+
+
+_FACTS = {signed_in: _facts_statement(signed_in=signed_in) for signed_in in (False, True)}
+_COUNTS = len(VIDEO_COUNTERS.fields) + 1
+
+
+def _facts(row: Any) -> tuple[CardFacts, Relationship]:
+    counted = 6 + _COUNTS
+    flags = row[_FLAGS : _FLAGS + len(social.RELATION_FLAGS)]
+    liked, saved, position, duration = row[_FLAGS + len(social.RELATION_FLAGS) :]
+    username, active = row[counted + 2], row[counted + 3]
+    facts = CardFacts._make(
+        [
+            *row[:counted],
+            (row[counted], row[counted + 1]),
+            Owner(row[1], username, active),
+            bool(liked),
+            bool(saved),
+            position,
+            duration,
+        ]
+    )
+    return facts, Relationship(**dict(zip(social.RELATION_FLAGS, map(bool, flags), strict=True)))
+
+
+async def load_visible(
+    session: AsyncSession, viewer: Viewer, video_ids: Sequence[str]
+) -> dict[str, CardFacts]:
+    """The videos the viewer may find in a feed, with the viewer's state of each: one query."""
+    if not video_ids:
+        return {}
+    params: dict[str, Any] = {"ids": list(set(video_ids))}
+    if viewer.user_id is not None:
+        params["viewer"] = viewer.user_id
+    rows = await fetch_bounded(session, _FACTS[viewer.user_id is not None], params)
+    visible = {}
+    for row in rows:
+        facts, relation = _facts(row)
+        if listable(viewer, facts, facts.owner, relation):
+            visible[facts.id] = facts
+    return visible

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reelstack.accounts.models import User
 from reelstack.db import BOUNDED, BOUNDED_ROWS, execute_core, fetch_bounded
 from reelstack.errors import Unprocessable
-from reelstack.feed.cards import Card, FeedItem, load_visible
+from reelstack.feed.cards import CardFacts, FeedItem, load_visible
 from reelstack.infra.cache import INF
 from reelstack.infra.pagination import PageParams, decode_cursor, encode_cursor
 from reelstack.media.models import Video, VideoStatus
@@ -48,7 +48,7 @@ def position_of(published_at: datetime) -> float:
 @dataclass(frozen=True)
 class Page:
     items: list[FeedItem]
-    rows: dict[str, Card]
+    rows: dict[str, CardFacts]
     next_cursor: str | None
 
 
@@ -176,7 +176,7 @@ async def following_page(
         small = [uid for uid, count in followees.items() if count < threshold]
         await rebuild_inbox(rt, session, viewer.user_id, small)
     chosen: list[FeedItem] = []
-    rows: dict[str, Card] = {}
+    rows: dict[str, CardFacts] = {}
     last = after
     # A few spare candidates per page: most pushed items are still visible, so one window
     # (one hydration of ~page-size rows) usually fills the page; a short one takes another.
@@ -189,9 +189,11 @@ async def following_page(
         for index, (score, vid) in enumerate(candidates):
             found = visible.get(vid)
             last = (score, vid)
-            if found is None or found[0].user_id not in followees:
+            if found is None or found.user_id not in followees:
                 continue  # unfollowed since it was pushed, or no longer visible to them
-            chosen.append(FeedItem(vid, f"from @{found[1].username}, whom you follow", "following"))
+            chosen.append(
+                FeedItem(vid, f"from @{found.owner.username}, whom you follow", "following")
+            )
             rows[vid] = found
             if len(chosen) == page.size:
                 more = index + 1 < len(candidates) or len(candidates) == window

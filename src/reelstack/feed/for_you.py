@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from reelstack.db import JSONText
 from reelstack.errors import Unprocessable
 from reelstack.feed import seen, signals
-from reelstack.feed.cards import Card, FeedItem, listable, load_visible
+from reelstack.feed.cards import CardFacts, FeedItem, listable, load_visible
 from reelstack.feed.impressions import impression_log
 from reelstack.feed.rerank import Slot, rerank
 from reelstack.infra.ids import new_id
@@ -182,7 +182,7 @@ class StoredList:
 @dataclass(frozen=True)
 class Page:
     items: list[FeedItem]
-    rows: dict[str, Card]
+    rows: dict[str, CardFacts]
     next_cursor: str | None
 
 
@@ -513,7 +513,7 @@ async def fallback_page(
     rows = await load_visible(session, viewer, [p.video_id for p in picks])
     unique: dict[str, FeedItem] = {}
     for pick in picks:
-        if pick.video_id in rows and rows[pick.video_id][1].id != viewer.user_id:
+        if pick.video_id in rows and rows[pick.video_id].user_id != viewer.user_id:
             unique.setdefault(pick.video_id, pick)
     items = list(unique.values())[: page.size]
     await seen.mark_seen(rt, who, [i.video_id for i in items])

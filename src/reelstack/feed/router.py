@@ -12,13 +12,12 @@ from reelstack.accounts.security import AccessClaims
 from reelstack.deps import OptionalViewer, ReadSession, RuntimeDep, Viewer, WriteSession
 from reelstack.errors import Unprocessable
 from reelstack.feed import following, for_you, service, signals, trending
-from reelstack.feed.cards import Card, FeedItem, load_visible
-from reelstack.feed.schemas import FeedPage, FeedVideoOut, TimeRange
+from reelstack.feed.cards import CardFacts, FeedItem, load_visible
+from reelstack.feed.schemas import FeedPage, TimeRange
+from reelstack.feed.writer import page_response
 from reelstack.infra.ids import new_id
 from reelstack.infra.pagination import Paging, decode_cursor, encode_cursor
-from reelstack.infra.shapes import built
 from reelstack.interactions.router import VIDEO_404
-from reelstack.media.hydrate import videos_out
 from reelstack.media.schemas import VideoPage
 from reelstack.media.service import Viewer as VideoViewer
 from reelstack.media.service import visible_video
@@ -50,22 +49,18 @@ async def feed_page(
     session: ReadSession,
     viewer_id: str | None,
     items: Sequence[FeedItem],
-    rows: dict[str, Card],
+    facts: dict[str, CardFacts],
     cursor: str | None,
-) -> FeedPage:
-    """Hydrate a page of feed items in one batch, each card with its reason."""
-    shaped = await videos_out(rt, session, viewer_id, [rows[item.video_id] for item in items])
-    videos = [
-        built(FeedVideoOut, {**out.__dict__, "reason": item.reason})
-        for out, item in zip(shaped, items, strict=True)
-    ]
-    return FeedPage(videos=videos, next_cursor=cursor, has_more=cursor is not None)
+) -> Response:
+    """A page of feed items written in one batch, each card with its reason."""
+    pairs = [(item.video_id, item.reason) for item in items]
+    return await page_response(rt, session, viewer_id, pairs, facts, cursor, reasons=True)
 
 
-@router.get("/feed/following")
+@router.get("/feed/following", response_model=FeedPage)
 async def following_feed(
     viewer: Viewer, rt: RuntimeDep, session: ReadSession, paging: Paging
-) -> FeedPage:
+) -> Response:
     """Videos of the creators you follow, newest first. The cursor is stable: videos posted
     while you page appear on a fresh first page, never twice or in a gap."""
     page = await following.following_page(rt, session, VideoViewer.of(viewer), paging)
@@ -83,7 +78,7 @@ def _who(viewer: AccessClaims | None, session_id: str | None, response: Response
     return signals.session_key(session_id)
 
 
-@router.get("/feed/for-you")
+@router.get("/feed/for-you", response_model=FeedPage)
 async def for_you_feed(
     viewer: OptionalViewer,
     rt: RuntimeDep,
@@ -92,17 +87,19 @@ async def for_you_feed(
     response: Response,
     x_session_id: SessionHeader = None,
     reelstack_session: SessionCookie = None,
-) -> FeedPage:
+) -> Response:
     """Your personal feed, signed in or not (then send the player's `X-Session-Id`, the
     `session_id` of your view reports). It learns from what you watch through, skip, like,
     share, save, comment on and follow; each video says why it is there."""
     who = _who(viewer, session_of(x_session_id, reelstack_session), response)
     viewer_id = viewer.user_id if viewer else None
     page = await for_you.for_you_page(rt, session, VideoViewer.of(viewer), who, paging)
-    return await feed_page(rt, session, viewer_id, page.items, page.rows, page.next_cursor)
+    out = await feed_page(rt, session, viewer_id, page.items, page.rows, page.next_cursor)
+    out.raw_headers.extend(h for h in response.raw_headers if h[0] == b"set-cookie")
+    return out
 
 
-@router.get("/feed/trending")
+@router.get("/feed/trending", response_model=FeedPage)
 async def trending_feed(
     viewer: OptionalViewer,
     rt: RuntimeDep,
@@ -111,7 +108,7 @@ async def trending_feed(
     time_range: Annotated[TimeRange, Query(description="The engagement window.")] = TimeRange.DAY,
     category: Annotated[str | None, Query(max_length=50)] = None,
     region: Annotated[str | None, Query(max_length=8)] = None,
-) -> FeedPage:
+) -> Response:
     """Videos gaining views, likes, comments and shares fastest in the window, refreshed every
     few minutes."""
     page = await trending.trending_page(
@@ -127,10 +124,10 @@ async def trending_feed(
     return await feed_page(rt, session, viewer_id, page.items, page.rows, page.next_cursor)
 
 
-@router.get("/videos/{video_id}/related", responses=VIDEO_404)
+@router.get("/videos/{video_id}/related", response_model=VideoPage, responses=VIDEO_404)
 async def related_videos(
     video_id: str, viewer: OptionalViewer, rt: RuntimeDep, session: ReadSession, paging: Paging
-) -> VideoPage:
+) -> Response:
     """Videos like this one, for the watch page: shared hashtags, creator, category, sound,
     and what its likers also liked."""
     who = VideoViewer.of(viewer)
@@ -143,13 +140,12 @@ async def related_videos(
             raise Unprocessable("The cursor is not one this list gave out.", code="invalid_cursor")
         start = int(position["p"])
     window = ids[start : start + paging.size]
-    rows = await load_visible(session, who, window)
-    items = [rows[vid] for vid in window if vid in rows]
+    facts = await load_visible(session, who, window)
+    items = [(vid, None) for vid in window if vid in facts]
     end = start + len(window)
     cursor = encode_cursor({"p": str(end)}) if end < len(ids) else None
     viewer_id = viewer.user_id if viewer else None
-    shaped = await videos_out(rt, session, viewer_id, items)
-    return VideoPage(videos=shaped, next_cursor=cursor, has_more=cursor is not None)
+    return await page_response(rt, session, viewer_id, items, facts, cursor, reasons=False)
 
 
 @router.post(

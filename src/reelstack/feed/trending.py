@@ -21,7 +21,7 @@ from reelstack.analytics.models import WatchEvent
 from reelstack.comments.models import Comment
 from reelstack.db import utcnow
 from reelstack.errors import Unprocessable
-from reelstack.feed.cards import Card, FeedItem, load_visible
+from reelstack.feed.cards import CardFacts, FeedItem, load_visible
 from reelstack.feed.schemas import TimeRange
 from reelstack.infra.pagination import PageParams, decode_cursor, encode_cursor
 from reelstack.interactions.models import Share, VideoLike
@@ -176,7 +176,7 @@ async def trending_ids(
 @dataclass(frozen=True)
 class Page:
     items: list[FeedItem]
-    rows: dict[str, Card]
+    rows: dict[str, CardFacts]
     next_cursor: str | None
 
 

@@ -118,55 +118,63 @@ def video_out(
 ) -> VideoOut:
     """Only call after `service.may_see`: this mints the URLs that open the media. `counts`
     are the live counters (`hydrate.videos_out` reads them); without them, the stored ones."""
-    count = counts or {
-        "view_count": video.view_count,
-        "like_count": video.like_count,
-        "comment_count": video.comment_count,
-        "share_count": video.share_count,
-        "save_count": video.save_count,
-    }
-    posters = links.posters(video)
     token = links.token(video, viewer_id)  # one for the playlists and the storyboard
-    thumbnail = posters.get(POSTER_WIDTH) or (posters[max(posters, key=int)] if posters else None)
-    return built(
-        VideoOut,
-        {
-            "video_id": video.id,
-            "user": author(media, owner),
-            "caption": video.caption,
-            "description": video.description,
-            "hashtags": list(video.hashtags),
-            "category": video.category,
-            "sound_id": video.sound_id,
-            "sound": sound,
-            "duration": video.duration,
-            "width": video.width,
-            "height": video.height,
-            "video_urls": links.video_urls(video, token),
-            "thumbnail_url": thumbnail,
-            "thumbnails": built(
-                Thumbnails,
-                {"posters": posters, "storyboard_vtt": links.storyboard(video, token)},
-            ),
-            "stats": built(
-                VideoStats,
-                {
-                    "views": count["view_count"],
-                    "likes": count["like_count"],
-                    "comments": count["comment_count"],
-                    "shares": count["share_count"],
-                    "saves": count["save_count"],
-                },
-            ),
-            "visibility": audience_of(video.visibility),
-            "allow_comments": video.allow_comments,
-            "status": video.status,
-            "created_at": video.created_at,
-            "user_interaction": interaction
-            or built(UserInteraction, {"liked": False, "saved": False}),
-            "resume_position": resume_position,
-        },
+    fields = card_fields(links, media, video, owner, token)
+    count = counts or {name: getattr(video, name) for name in STATS_COUNTERS.values()}
+    fields["stats"] = built(VideoStats, {out: count[name] for out, name in STATS_COUNTERS.items()})
+    fields["user_interaction"] = interaction or built(
+        UserInteraction, {"liked": False, "saved": False}
     )
+    fields["resume_position"] = resume_position
+    fields["sound"] = sound
+    return built(VideoOut, fields)
+
+
+# `VideoStats` field -> the video's counter column.
+STATS_COUNTERS = {
+    "views": "view_count",
+    "likes": "like_count",
+    "comments": "comment_count",
+    "shares": "share_count",
+    "saves": "save_count",
+}
+# The fields of `VideoOut` that change with the viewer or by the second; `card_fields` leaves
+# them as None for the caller to fill (`feed.writer` fills them into a stored card).
+VIEWER_FIELDS = ("sound", "stats", "user_interaction", "resume_position")
+
+
+def card_fields(
+    links: PlaybackLinks, media: MediaLinks, video: CardVideo, owner: CardOwner, token: str
+) -> dict[str, Any]:
+    """Every `VideoOut` field, in order, that is the same for each viewer given the playback
+    `token`; the `VIEWER_FIELDS` are None."""
+    posters = links.posters(video)
+    thumbnail = posters.get(POSTER_WIDTH) or (posters[max(posters, key=int)] if posters else None)
+    return {
+        "video_id": video.id,
+        "user": author(media, owner),
+        "caption": video.caption,
+        "description": video.description,
+        "hashtags": list(video.hashtags),
+        "category": video.category,
+        "sound_id": video.sound_id,
+        "sound": None,
+        "duration": video.duration,
+        "width": video.width,
+        "height": video.height,
+        "video_urls": links.video_urls(video, token),
+        "thumbnail_url": thumbnail,
+        "thumbnails": built(
+            Thumbnails, {"posters": posters, "storyboard_vtt": links.storyboard(video, token)}
+        ),
+        "stats": None,
+        "visibility": audience_of(video.visibility),
+        "allow_comments": video.allow_comments,
+        "status": video.status,
+        "created_at": video.created_at,
+        "user_interaction": None,
+        "resume_position": None,
+    }
 
 
 def status_out(video: Video) -> VideoStatusResponse:

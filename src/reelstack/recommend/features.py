@@ -107,15 +107,19 @@ class Traits(Protocol):
 
 
 def similarity(facts: Traits, taste: Taste) -> float:
-    _, tag = taste.best_hashtag(facts.hashtags)
-    worst = min((taste.hashtags.get(t, 0.0) for t in facts.hashtags), default=0.0)
-    raw = (
-        tag
-        + min(worst, 0.0)  # a demoted hashtag pulls the video down whatever else it has
-        + taste.creators.get(facts.creator_id, 0.0)
-        + 0.5 * taste.categories.get(facts.category or "", 0.0)
-        + 0.5 * taste.sounds.get(facts.sound_id or "", 0.0)
-    )
+    """How close a video is to the taste, in (-1, 1): its best hashtag, less its most demoted
+    one (a demoted hashtag pulls the video down whatever else it has), its creator, category
+    and sound. A page scores ~120 entries with it, so it allocates only for hashtags."""
+    raw = 0.0
+    if facts.hashtags and taste.hashtags:
+        values = [taste.hashtags.get(t, 0.0) for t in facts.hashtags]
+        raw = max(values) + min(min(values), 0.0)
+    if taste.creators:
+        raw += taste.creators.get(facts.creator_id, 0.0)
+    if taste.categories and facts.category:
+        raw += 0.5 * taste.categories.get(facts.category, 0.0)
+    if taste.sounds and facts.sound_id:
+        raw += 0.5 * taste.sounds.get(facts.sound_id, 0.0)
     return math.tanh(raw / 3)
 
 
