@@ -181,7 +181,7 @@ def _facts_statement(*, signed_in: bool) -> Select[Any]:
             WatchHistory.position_ms,
             WatchHistory.duration_ms,
         ]
-    stmt = select(*_FACT_COLUMNS, *social.relationship_columns(viewer, Video.user_id), *mine).join(
+    stmt = select(*_FACT_COLUMNS, *social.gate_columns(viewer, Video.user_id), *mine).join(
         User, User.id == Video.user_id
     )
     if viewer is not None:
@@ -197,8 +197,8 @@ _COUNTS = len(VIDEO_COUNTERS.fields) + 1
 
 def _facts(row: Any) -> tuple[CardFacts, Relationship]:
     counted = 6 + _COUNTS
-    flags = row[_FLAGS : _FLAGS + len(social.RELATION_FLAGS)]
-    liked, saved, position, duration = row[_FLAGS + len(social.RELATION_FLAGS) :]
+    flags = row[_FLAGS : _FLAGS + len(social.GATE_FLAGS)]
+    liked, saved, position, duration = row[_FLAGS + len(social.GATE_FLAGS) :]
     username, active = row[counted + 2], row[counted + 3]
     facts = CardFacts._make(
         [
@@ -211,7 +211,8 @@ def _facts(row: Any) -> tuple[CardFacts, Relationship]:
             duration,
         ]
     )
-    return facts, Relationship(**dict(zip(social.RELATION_FLAGS, map(bool, flags), strict=True)))
+    # Only the flags visibility reads are loaded; the others stay False.
+    return facts, Relationship(**dict(zip(social.GATE_FLAGS, map(bool, flags), strict=True)))
 
 
 async def load_visible(
