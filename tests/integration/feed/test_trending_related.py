@@ -95,3 +95,49 @@ async def test_training_learns_weights_that_then_rank(runtime: Runtime) -> None:
     good = ranker.score(dict.fromkeys(FEATURES, 0.0) | {"similarity": 0.9})
     bad = ranker.score(dict.fromkeys(FEATURES, 0.0) | {"similarity": -0.5})
     assert good > 0.5 > bad
+
+
+async def test_feed_pages_leave_out_creators_blocked_either_way(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    """A feed page reads each candidate's visibility facts with the viewer's relationship to
+    its creator: whom the viewer blocks, who blocks the viewer, whom the viewer follows."""
+    viewer = await make_user(runtime)
+    blocked, blocker, followed, other = [await make_user(runtime) for _ in range(4)]
+    tags = ("cooking", "pasta")
+    videos = {
+        name: await publish_video(runtime, user, hashtags=tags, visibility=audience)
+        for name, user, audience in (
+            ("seed", other, "public"),
+            ("blocked", blocked, "public"),
+            ("blocker", blocker, "public"),
+            ("followed", followed, "followers"),
+            ("not_followed", other, "followers"),
+            ("plain", other, "public"),
+        )
+    }
+    fans = [await make_user(runtime) for _ in range(2)]
+    for fan in fans:
+        for creator in (followed, other):  # so they may like the followers-only ones
+            r = await client.post(f"/api/v1/users/{creator.id}/follow", headers=fan.headers)
+            assert r.status_code == 200, r.text
+        for video in videos.values():
+            await client.post(f"/api/v1/videos/{video}/like", headers=fan.headers)
+    h = viewer.headers
+    assert (await client.post(f"/api/v1/users/{blocked.id}/block", headers=h)).status_code < 300
+    r = await client.post(f"/api/v1/users/{viewer.id}/block", headers=blocker.headers)
+    assert r.status_code < 300, r.text
+    r = await client.post(f"/api/v1/users/{followed.id}/follow", headers=h)
+    assert r.status_code == 200, r.text
+    await drain(runtime)
+    await trending.refresh_all(runtime)
+
+    # Trending holds public videos only; related ones may be followers-only.
+    shown = set(ids((await client.get("/api/v1/feed/trending?time_range=7d", headers=h)).json()))
+    assert shown == {videos["seed"], videos["plain"]}
+    related = await client.get(f"/api/v1/videos/{videos['seed']}/related", headers=h)
+    assert set(ids(related.json())) == {videos["followed"], videos["plain"]}
+    # Signed out: only the public ones of creators nobody blocked.
+    public = {videos["seed"], videos["blocked"], videos["blocker"], videos["plain"]}
+    anonymous = (await client.get("/api/v1/feed/trending?time_range=7d")).json()
+    assert set(ids(anonymous)) == public
