@@ -1,7 +1,9 @@
 """What one feed page costs the server, with nothing else running: For-You and following pages
-through the ASGI app in-process (one at a time, client included), and a read unit of work on
-SQLite with and without the pool's rollback on return. The 64-connection benchmark
-(`bench/feeds.py`) says how the server holds up; this one says where a page's time goes.
+straight into the ASGI app in-process (one at a time, no HTTP client), beside the floor of any
+page that reads the database (a read transaction with one `SELECT 1`) and the one read a feed
+page makes (its candidates' facts); and a read unit of work on SQLite with and without the
+pool's rollback on return. The 64-connection benchmark (`bench/feeds.py`) says how the server
+holds up; this one says where a page's time goes.
 
     .venv/bin/python bench/page_cost.py --videos 5000 --pages 300
 """
@@ -10,21 +12,64 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
+import random
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import literal, select
 
 from common import CACHE, fresh_dir, invoked_as, machine_report, register
-from feeds import build_world
+from feeds import build_world, next_cursor
 
 
-async def page_costs(data: Path, pages: int, viewers: int) -> dict[str, float]:
-    """Milliseconds per page, each viewer paging on with its cursor."""
+async def asgi_get(app: Any, path: str, query: str, headers: dict[str, str]) -> bytes:
+    """One GET through the ASGI app with no HTTP client: what it costs is the server's."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    status: list[int] = []
+    body: list[bytes] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+        elif message["type"] == "http.response.body":
+            body.append(message.get("body", b""))
+
+    await app(scope, receive, send)
+    assert status == [200], (status, b"".join(body)[:300])
+    return b"".join(body)
+
+
+async def page_costs(data: Path, pages: int, viewers: int) -> dict[str, tuple[float, float]]:
+    """Per page, each viewer paging on with its cursor: (ms of process CPU, ms of wall time).
+    The pages go straight into the ASGI app, so the CPU is the server's own (with httpx's
+    ASGI client, its ~3 ms per request would have been most of it)."""
+    from reelstack.accounts.models import User
     from reelstack.app import create_app
     from reelstack.config import Settings
+    from reelstack.db import BOUNDED, fetch_bounded
+    from reelstack.feed.cards import load_visible
+    from reelstack.media.models import Video
+    from reelstack.media.service import Viewer
     from reelstack.runtime import open_runtime
 
     settings = Settings(
@@ -34,7 +79,7 @@ async def page_costs(data: Path, pages: int, viewers: int) -> dict[str, float]:
         password_hash_memory_kib=8192,
         access_log=False,
     )
-    results = {}
+    results: dict[str, tuple[float, float]] = {}
     async with open_runtime(settings) as rt:
         app = create_app(runtime=rt)
         async with app.router.lifespan_context(app):
@@ -49,28 +94,55 @@ async def page_costs(data: Path, pages: int, viewers: int) -> dict[str, float]:
                     for creator in {v["user"]["user_id"] for v in page.json()["videos"]}:
                         await client.post(f"/api/v1/users/{creator}/follow", headers=h)
                     headers.append(h)
-                await asyncio.sleep(3)  # the rebuilds the follows asked for
-                for name, path in (
-                    ("For-You", "/api/v1/feed/for-you"),
-                    ("following", "/api/v1/feed/following"),
-                ):
-                    cursors: list[str | None] = [None] * viewers
+            await asyncio.sleep(3)  # the rebuilds the follows asked for
+            for name, path in (
+                ("For-You", "/api/v1/feed/for-you"),
+                ("following", "/api/v1/feed/following"),
+            ):
+                cursors: list[str | None] = [None] * viewers
 
-                    async def one(i: int, path: str = path, cursors: Any = cursors) -> None:
-                        params: dict[str, Any] = {"page_size": 20}
-                        if cursors[i % viewers]:
-                            params["cursor"] = cursors[i % viewers]
-                        r = await client.get(path, params=params, headers=headers[i % viewers])
-                        r.raise_for_status()
-                        cursors[i % viewers] = r.json().get("next_cursor")
+                async def one(i: int, path: str = path, cursors: Any = cursors) -> None:
+                    cursor = cursors[i % viewers]
+                    query = "page_size=20" + (f"&cursor={cursor}" if cursor else "")
+                    body = await asgi_get(app, path, query, headers[i % viewers])
+                    cursors[i % viewers] = next_cursor(body)
 
-                    for i in range(viewers):  # warm up
-                        await one(i)
-                    started = time.perf_counter()
-                    for i in range(pages):
-                        await one(i)
-                    results[name] = (time.perf_counter() - started) / pages * 1000
+                for i in range(viewers):  # warm up
+                    await one(i)
+                results[name] = await _timed(pages, one)
+
+            # The floor of any page that reads the database, and the read a feed page makes.
+            one_row = select(literal(1)).execution_options(**BOUNDED)
+            async with rt.unit_of_work(write=False) as session:
+                ready = list(
+                    (await session.scalars(select(Video.id).where(Video.status == "ready"))).all()
+                )
+                viewer_id = (await session.scalars(select(User.id).limit(1))).one()
+            rng = random.Random(7)  # noqa: S311
+            viewer = Viewer(viewer_id)
+
+            async def transaction(_: int) -> None:
+                async with rt.unit_of_work(write=False) as session:
+                    await fetch_bounded(session, one_row)
+
+            async def facts(_: int) -> None:
+                async with rt.unit_of_work(write=False) as session:
+                    await load_visible(session, viewer, rng.sample(ready, 24))
+
+            results["read transaction with one `SELECT 1`"] = await _timed(pages, transaction)
+            results["the same with a page's facts query (24 candidates)"] = await _timed(
+                pages, facts
+            )
     return results
+
+
+async def _timed(rounds: int, step: Any) -> tuple[float, float]:
+    gc.collect()
+    cpu, wall = time.process_time(), time.perf_counter()
+    for i in range(rounds):
+        await step(i)
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    return cpu / rounds * 1000, wall / rounds * 1000
 
 
 async def unit_of_work_costs(data: Path, rounds: int) -> dict[str, float]:
@@ -120,12 +192,15 @@ def main() -> None:
     print(machine_report(invoked_as()))
     print(f"- world: {args.videos} videos, {args.users} demo users; {args.viewers} viewers")
     print()
-    print("| one at a time, in-process | ms each |")
+    print("| one at a time, in-process, no client | CPU ms each | wall ms each |")
+    print("|---|---|---|")
+    for name, (cpu, wall) in pages.items():
+        print(f"| {name} | {cpu:.2f} | {wall:.2f} |")
+    print()
+    print("| SQLAlchemy engine on its own, `SELECT 1` | wall ms each |")
     print("|---|---|")
-    for name, ms in pages.items():
-        print(f"| {name} page of 20 (ASGI, client included) | {ms:.2f} |")
     for name, ms in transactions.items():
-        print(f"| read unit of work, one `SELECT 1`: {name} | {ms:.3f} |")
+        print(f"| {name} | {ms:.3f} |")
 
 
 if __name__ == "__main__":
