@@ -415,12 +415,31 @@ async def personal_page(
         stored = await _build_within_budget(rt, viewer, who)
     else:
         await refresh_if_active(rt, viewer, who, stored.built_at, recent)
-    start = position["p"] if position["v"] == stored.version else 0
+    if position["v"] == stored.version:
+        start = position["p"]
+    else:  # a first page, a fallback page's cursor, or a list rebuilt since the last page
+        start = await _first_unseen(rt, who, stored)
     cut = await _cut(rt, session, viewer, who, stored, start, page, position["c"], recent)
     if cut is None and not built_now:
         stored = await _build_within_budget(rt, viewer, who, after=stored.version)
         cut = await _cut(rt, session, viewer, who, stored, 0, page, position["c"], recent)
     return cut or Page([], {}, None)
+
+
+async def _first_unseen(rt: Runtime, who: str, stored: StoredList) -> int:
+    """Where the viewer's unseen entries of the list begin, for a page whose cursor does not
+    follow this list. Starting at 0 instead, a viewer who had paged through more than a
+    window of it found only seen entries there and had the whole list rebuilt; under load that
+    build ran out of budget, the page fell back to trending + following, and its cursor (which
+    follows no list) did the same to the next page, and the next."""
+    step = max(MIN_WINDOW, CHUNK)
+    for start in range(0, len(stored), step):
+        ids = [e.video_id for e in stored.window(start, step)]
+        fresh = set(await seen.unseen(rt, who, ids))
+        for offset, video_id in enumerate(ids):
+            if video_id in fresh:
+                return start + offset
+    return len(stored)
 
 
 async def _cut(

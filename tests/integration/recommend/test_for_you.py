@@ -14,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstack.db import utcnow
 from reelstack.feed import for_you as for_you_module
-from reelstack.feed import signals
+from reelstack.feed import seen, signals
 from reelstack.feed.impressions import impression_log
 from reelstack.infra.ids import new_id
+from reelstack.infra.pagination import encode_cursor
 from reelstack.media.models import Video
 from reelstack.recommend import candidates
 from reelstack.runtime import Runtime
@@ -217,6 +218,32 @@ async def test_a_page_follows_the_list_another_process_stored(
     ids = [v["video_id"] for v in page["videos"]]
     assert ids and set(ids) <= {e.video_id for e in tail}, ids
     assert not set(ids) & {v["video_id"] for v in first["videos"]}
+
+
+async def test_after_a_fallback_page_the_feed_goes_on_where_the_list_is_unseen(
+    runtime: Runtime, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fallback page's cursor follows no list. The next page goes on from the list's first
+    unseen entries, however deep: it does not rebuild the list because its first window is
+    all seen (under load such rebuilds ran out of budget and fell back again, page after
+    page)."""
+    monkeypatch.setattr(for_you_module, "MIN_WINDOW", 40)  # lists of several windows
+    await small_world(runtime)
+    viewer = await make_user(runtime)
+    await for_you(client, viewer.headers, page_size=5)
+    who = f"u:{viewer.id}"
+    stored = await for_you_module.stored_list(runtime, who)
+    paged = for_you_module.MIN_WINDOW + 5  # more than one window, as if paged through
+    assert stored is not None and len(stored) >= paged + 10
+    await seen.mark_seen(runtime, who, [e.video_id for e in stored.window(0, paged)])
+
+    cursor = encode_cursor({"v": "fallback", "p": 0, "c": []})
+    page = await for_you(client, viewer.headers, page_size=5, cursor=cursor)
+    ids = [v["video_id"] for v in page["videos"]]
+    rest = {e.video_id for e in stored.window(paged, len(stored))}
+    assert len(ids) == 5 and set(ids) <= rest, ids
+    still = await for_you_module.stored_list(runtime, who)
+    assert still is not None and still.version == stored.version  # not rebuilt
 
 
 @pytest.mark.parametrize("settings_overrides", [{"for_you_budget_seconds": 0.3}])
