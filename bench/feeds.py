@@ -230,10 +230,19 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def paced_row(name: str, rate: float, lat: list[float], errors: int, answered: float) -> str:
+def fallbacks(server: Any) -> int:
+    """For-You pages the server answered with trending + following so far (it logs each: a
+    list not built within its budget, or ranking that erred). They cost less than a personal
+    page, so a phase with many of them measured something cheaper than For-You."""
+    return server.log_path.read_text(errors="replace").count("trending + following")
+
+
+def paced_row(
+    name: str, rate: float, lat: list[float], errors: int, answered: float, fell_back: str = "-"
+) -> str:
     return (
         f"| {name} | {rate:.0f} | {answered:.0f} | {pct(lat, 0.5):.1f} | {pct(lat, 0.99):.1f} |"
-        f" {max(lat, default=float('nan')):.1f} | {errors} |"
+        f" {max(lat, default=float('nan')):.1f} | {errors} | {fell_back} |"
     )
 
 
@@ -245,6 +254,7 @@ def row(
     base_rps: float | None,
     cpu: float,
     client_cpu: float,
+    fell_back: str = "-",
 ) -> str:
     """A closed-loop phase; `cpu`: the server process's CPU seconds over it (all its threads,
     so it can pass one core: SQLite's and the job consumer's threads); `client_cpu`: this
@@ -254,6 +264,7 @@ def row(
     return (
         f"| {name} | {rps:.0f} | {ratio} | {pct(lat, 0.5):.1f} | {pct(lat, 0.99):.1f} | {errors} |"
         f" {cpu / seconds:.2f} | {cpu / max(len(lat), 1) * 1000:.1f} | {client_cpu / seconds:.2f} |"
+        f" {fell_back} |"
     )
 
 
@@ -436,7 +447,8 @@ def main() -> None:
         signed_up = time.monotonic()
         viewers = asyncio.run(sign_up(server.base_url, args.viewers))
         signed_up = time.monotonic() - signed_up
-        settled = settle(server)
+        signup_fallbacks = fallbacks(server)
+        waits = [settle(server)]
         sample = httpx.get(
             f"{server.base_url}/api/v1/feed/for-you",
             params={"page_size": 20},
@@ -489,25 +501,26 @@ def main() -> None:
             ("For-You", "/api/v1/feed/for-you"),
             ("following", "/api/v1/feed/following"),
         ):
-            settled += settle(server)
+            waits.append(settle(server))
             cpu, client_cpu = server.cpu_seconds(), time.process_time()
+            fell_back = fallbacks(server)
             lat, err = asyncio.run(
                 drive(server.base_url, path, args.seconds, args.connections, viewers)
             )
             cpu = server.cpu_seconds() - cpu
             client_cpu = time.process_time() - client_cpu
-            results.append(row(name, lat, err, args.seconds, base_rps, cpu, client_cpu))
-            rate = args.paced_fraction * len(lat) / args.seconds
-            settled += settle(server)
-            open_loop.append(
-                paced_row(
-                    name,
-                    rate,
-                    *asyncio.run(
-                        paced(server.base_url, path, args.seconds, rate, args.connections, viewers)
-                    ),
-                )
+            fell_back = fallbacks(server) - fell_back
+            results.append(
+                row(name, lat, err, args.seconds, base_rps, cpu, client_cpu, str(fell_back))
             )
+            rate = args.paced_fraction * len(lat) / args.seconds
+            waits.append(settle(server))
+            fell_back = fallbacks(server)
+            paced_run = asyncio.run(
+                paced(server.base_url, path, args.seconds, rate, args.connections, viewers)
+            )
+            fell_back = fallbacks(server) - fell_back
+            open_loop.append(paced_row(name, rate, *paced_run, fell_back=str(fell_back)))
     sizes = [int(s) for s in args.fan_out.split(",") if s]
     pushed, pulled = asyncio.run(fan_out_costs(data, sizes, args.redis_url)) if sizes else ([], [])
 
@@ -515,15 +528,19 @@ def main() -> None:
     print(f"- world: {args.videos} videos, {args.users} demo viewers; built in {built:.1f} s")
     print(f"- {args.viewers} viewers signed up, followed and got their first page in"
           f" {signed_up:.0f} s")  # fmt: skip
-    print(f"- waited {settled:.0f} s in all for the server to go idle before the phases")
+    print(
+        f"- waited {sum(waits):.0f} s in all for the server to go idle before the phases"
+        f" ({', '.join(f'{w:.0f}' for w in waits)} s; at most 120 s each)"
+    )
+    print(f"- For-You pages that fell back to trending + following in sign-up: {signup_fallbacks}")
     print(f"- load: {args.connections} connections for {args.seconds:.0f} s each, 20 per page;"
           f" {args.viewers} signed-in viewers taking turns, each with its cursor")  # fmt: skip
     print()
     print(
         "| endpoint | req/s | ratio to bare | p50 (ms) | p99 (ms) | errors | server cores"
-        " | server CPU per request (ms) | client cores |"
+        " | server CPU per request (ms) | client cores | For-You fallback pages |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for line in results:
         print(line)
     print()
@@ -532,8 +549,11 @@ def main() -> None:
         " closed loop above; latency from when each request was due:"
     )
     print()
-    print("| endpoint | offered/s | answered/s | p50 (ms) | p99 (ms) | max (ms) | errors |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| endpoint | offered/s | answered/s | p50 (ms) | p99 (ms) | max (ms) | errors"
+        " | For-You fallback pages |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for line in open_loop:
         print(line)
     if pushed:
