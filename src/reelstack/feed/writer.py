@@ -117,9 +117,6 @@ class CardShelf:
                 found[video_id] = parts
         return found
 
-    def forget(self) -> None:
-        self._kept.clear()
-
 
 _shelves: dict[int, CardShelf] = {}
 
