@@ -49,6 +49,7 @@ LOW_WATER = 3  # pages left in the list when the next one is built in the backgr
 # (its middle collections took 65-250 ms under load; without them a For-You page cost 4.2 ms
 # of server CPU instead of 6.8 ms, bench/RESULTS.md).
 CHUNK = 40  # entries per line of a stored list
+RANK_BATCH = 100  # candidates ranked between two turns of the event loop
 # Builds pages started in this process, by viewer and the list they follow, until they finish
 # (see `_build_within_budget`): at most this many at once, each for at most this long.
 _building: dict[tuple[str, str | None], asyncio.Task[StoredList]] = {}
@@ -257,7 +258,9 @@ async def build_list(
     ranker = await current_ranker(rt)
     now = time.time()
     entries: dict[str, Entry] = {}
-    for vid, (video, owner) in rows.items():
+    for n, (vid, (video, owner)) in enumerate(rows.items()):
+        if n % RANK_BATCH == RANK_BATCH - 1:
+            await asyncio.sleep(0)  # ~1,000 candidates: let the pages in flight go on between
         if owner.id == viewer.user_id or not listable(viewer, video, owner, relations[owner.id]):
             continue
         values = features(facts[vid], taste, by_id[vid], now)  # rounded there

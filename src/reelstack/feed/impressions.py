@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 _INSERT = insert(cast(Table, Impression.__table__))
 FLUSH_SECONDS = 1.0
 MAX_BUFFER = 50_000
+# Rows per INSERT: SQLAlchemy prepares a statement's parameters in the event loop, and a
+# second of a busy feed's impressions (thousands of rows) in one statement held every request
+# in flight for that long; between statements they go on.
+FLUSH_CHUNK = 250
 
 
 class ImpressionLog:
@@ -50,7 +54,8 @@ class ImpressionLog:
             async with self._rt.unit_of_work() as session:
                 # Core, not the ORM's bulk insert: its per-row bookkeeping cost more than the
                 # rows themselves, in the loop that serves pages.
-                await execute_core(session, _INSERT, rows)
+                for start in range(0, len(rows), FLUSH_CHUNK):
+                    await execute_core(session, _INSERT, rows[start : start + FLUSH_CHUNK])
         except Exception:  # training data only: never let logging hurt serving
             log.exception("dropped %d impressions", len(rows))
 

@@ -1,0 +1,38 @@
+"""The impression log: every served video reaches the table, however many a flush carries."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from reelstack.feed.impressions import FLUSH_CHUNK, impression_log
+from reelstack.recommend.models import Impression
+from reelstack.runtime import Runtime
+
+
+async def test_a_flush_of_more_rows_than_one_insert_takes_writes_them_all(
+    runtime: Runtime,
+) -> None:
+    count = FLUSH_CHUNK * 2 + 7  # two whole statements and a short one
+    log = impression_log(runtime)
+    log.add(
+        [
+            {
+                "user_id": None,
+                "session_id": "s1",
+                "video_id": f"video{n:05d}",
+                "feed": "for_you",
+                "source": "explore",
+                "position": n,
+                "score": 0.5,
+                "features": {"similarity": n / count},
+            }
+            for n in range(count)
+        ]
+    )
+    await log.flush()
+    async with runtime.unit_of_work(write=False) as session:
+        rows = (await session.execute(select(Impression.position, Impression.features))).all()
+    assert sorted(position for position, _ in rows) == list(range(count))
+    assert {position: features["similarity"] for position, features in rows} == {
+        n: n / count for n in range(count)
+    }
