@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import Table, insert
 
 from reelstack.db import execute_core, utcnow
+from reelstack.infra.per_runtime import PerRuntime
 from reelstack.recommend.models import Impression
 
 if TYPE_CHECKING:
@@ -60,12 +61,4 @@ class ImpressionLog:
             log.exception("dropped %d impressions", len(rows))
 
 
-_logs: dict[int, ImpressionLog] = {}
-
-
-def impression_log(rt: Runtime) -> ImpressionLog:
-    """This process's log for this runtime."""
-    found = _logs.get(id(rt))
-    if found is None or found._rt is not rt:
-        found = _logs[id(rt)] = ImpressionLog(rt)
-    return found
+impression_log: PerRuntime[ImpressionLog] = PerRuntime(ImpressionLog)  # this process's log

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reelstack.accounts.views import MediaLinks
 from reelstack.analytics.service import resume_from
 from reelstack.feed.cards import CardFacts, Changed, OwnerCard, VideoCard, load_cards
+from reelstack.infra.per_runtime import PerRuntime
 from reelstack.infra.shapes import built
 from reelstack.infra.storage import url_quoted
 from reelstack.media.models import VIDEO_COUNTERS
@@ -118,14 +119,7 @@ class CardShelf:
         return found
 
 
-_shelves: dict[int, CardShelf] = {}
-
-
-def shelf(rt: Runtime) -> CardShelf:
-    found = _shelves.get(id(rt))
-    if found is None or found._rt is not rt:
-        found = _shelves[id(rt)] = CardShelf(rt)
-    return found
+shelf: PerRuntime[CardShelf] = PerRuntime(CardShelf)  # this process's, for a runtime
 
 
 def _resume(fact: CardFacts) -> str:
