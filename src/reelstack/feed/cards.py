@@ -151,7 +151,8 @@ class CardFacts(NamedTuple):
     duration_ms: int | None
 
 
-_FACT_COLUMNS = (
+# `CardFacts` up to its counters' sequence number, as the columns give them in that order.
+_VIDEO_FACTS = (
     Video.id,
     Video.user_id,
     Video.status,
@@ -160,10 +161,8 @@ _FACT_COLUMNS = (
     Video.sound_id,
     *(getattr(Video, name) for name in VIDEO_COUNTERS.fields),
     getattr(Video, VIDEO_COUNTERS.seq_column),
-    *_CHANGED,
-    User.username,
-    User.is_active,
 )
+_FACT_COLUMNS = (*_VIDEO_FACTS, *_CHANGED, User.username, User.is_active)
 _FLAGS = len(_FACT_COLUMNS)
 
 
@@ -192,18 +191,17 @@ def _facts_statement(*, signed_in: bool) -> Select[Any]:
 
 
 _FACTS = {signed_in: _facts_statement(signed_in=signed_in) for signed_in in (False, True)}
-_COUNTS = len(VIDEO_COUNTERS.fields) + 1
 
 
 def _facts(row: Any) -> tuple[CardFacts, Relationship]:
-    counted = 6 + _COUNTS
+    counted = len(_VIDEO_FACTS)
+    video_changed, owner_changed, username, active = row[counted:_FLAGS]
     flags = row[_FLAGS : _FLAGS + len(social.GATE_FLAGS)]
     liked, saved, position, duration = row[_FLAGS + len(social.GATE_FLAGS) :]
-    username, active = row[counted + 2], row[counted + 3]
     facts = CardFacts._make(
         [
             *row[:counted],
-            (row[counted], row[counted + 1]),
+            (video_changed, owner_changed),
             Owner(row[1], username, active),
             bool(liked),
             bool(saved),
