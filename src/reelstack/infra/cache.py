@@ -56,10 +56,13 @@ class MemoryCache:
         self._data: dict[str, tuple[str, float | None]] = {}
         self._max_keys = max_keys
         self._zsets: dict[str, dict[str, float]] = {}
-        # Each sorted set's members in (score, member) order, with the scores alone for
-        # bisecting, kept from one range read to the next until the set changes: an inbox is
-        # read on every page and written when someone followed posts.
-        self._ordered: dict[str, tuple[list[float], list[tuple[str, float]]]] = {}
+        # Each sorted set's scores and members in (score, member) order, kept from one range
+        # read to the next until the set changes: an inbox is read on every page and written
+        # when someone followed posts. Tuples of strings and floats, not lists: the collector
+        # stops tracking such a tuple once it has seen it, while it walks every item of every
+        # list on each full pass. With a thousand viewers' inboxes kept as lists, those passes
+        # stalled the server for 45-140 ms (bench/RESULTS.md).
+        self._ordered: dict[str, tuple[tuple[float, ...], tuple[str, ...]]] = {}
 
     def _live(self, key: str) -> tuple[str, float | None] | None:
         item = self._data.get(key)
@@ -151,13 +154,16 @@ class MemoryCache:
             if key not in self._zsets:
                 return []
             items = sorted(self._zsets.get(key, {}).items(), key=lambda kv: (kv[1], kv[0]))
-            ordered = self._ordered[key] = ([score for _, score in items], items)
-        scores, items = ordered
+            ordered = self._ordered[key] = (
+                tuple(score for _, score in items),
+                tuple(member for member, _ in items),
+            )
+        scores, members = ordered
         low = bisect.bisect_left(scores, min_score)
         high = bisect.bisect_right(scores, max_score)
         if limit >= 0:
             low = max(low, high - limit)
-        return items[low:high][::-1]
+        return list(zip(members[low:high], scores[low:high], strict=True))[::-1]
 
     async def zscores(self, key: str, members: Sequence[str]) -> list[float | None]:
         zset = self._zsets.get(key, {})
