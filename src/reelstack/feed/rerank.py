@@ -4,7 +4,7 @@ sound in any 20, no long runs of one category, and about one slot in ten for exp
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 MAX_CREATOR_RUN = 2
 SOUND_WINDOW = 20
@@ -13,9 +13,10 @@ MAX_CATEGORY_RUN = 3
 EXPLORE_EVERY = 10
 
 
-@dataclass(frozen=True)
-class Slot:
-    """A ranked candidate as re-ranking sees it."""
+class Slot(NamedTuple):
+    """A ranked candidate as re-ranking sees it. A tuple, not a frozen dataclass: a page makes
+    ~120 of them, and a frozen dataclass's `__init__` sets each field through
+    `object.__setattr__`."""
 
     video_id: str
     score: float
