@@ -134,6 +134,9 @@ class Settings(BaseSettings):
     # How long candidate gathering may take before the page falls back to trending + following.
     for_you_budget_seconds: float = Field(default=1.0, gt=0, le=30)
     seen_filter_days: int = Field(default=30, ge=1, le=365)
+    # Impressions are training data (the ranker learns from the last `TRAINING_DAYS`) and a
+    # feed logs ~20 rows a page: older ones are deleted hourly, or the table grows forever.
+    impression_retention_days: int = Field(default=30, ge=8, le=3650)
     ranker_min_training_rows: int = Field(default=200, ge=10)
 
     @model_validator(mode="after")

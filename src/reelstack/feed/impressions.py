@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, delete, insert, select
 
-from reelstack.db import execute_core, utcnow
+from reelstack.db import BOUNDED, BOUNDED_ROWS, execute_core, utcnow, write_many_bounded
 from reelstack.infra.per_runtime import PerRuntime
 from reelstack.recommend.models import Impression
 
@@ -18,13 +19,13 @@ if TYPE_CHECKING:
     from reelstack.runtime import Runtime
 
 log = logging.getLogger(__name__)
-_INSERT = insert(cast(Table, Impression.__table__))
+_INSERT = insert(cast(Table, Impression.__table__)).execution_options(**BOUNDED)
 FLUSH_SECONDS = 1.0
 MAX_BUFFER = 50_000
-# Rows per INSERT: SQLAlchemy prepares a statement's parameters in the event loop, and a
-# second of a busy feed's impressions (thousands of rows) in one statement held every request
-# in flight for that long; between statements they go on.
-FLUSH_CHUNK = 250
+# Rows per INSERT: a statement's rows are written in the event loop, and a second of a busy
+# feed's impressions (thousands of rows) in one statement held every request in flight for
+# that long; between statements they go on.
+FLUSH_CHUNK = BOUNDED_ROWS
 
 
 class ImpressionLog:
@@ -53,12 +54,37 @@ class ImpressionLog:
             return
         try:
             async with self._rt.unit_of_work() as session:
-                # Core, not the ORM's bulk insert: its per-row bookkeeping cost more than the
-                # rows themselves, in the loop that serves pages.
+                # Not the ORM's bulk insert, nor Core's executemany: their per-row bookkeeping
+                # cost more than the rows themselves, in the loop that serves pages.
                 for start in range(0, len(rows), FLUSH_CHUNK):
-                    await execute_core(session, _INSERT, rows[start : start + FLUSH_CHUNK])
+                    chunk = rows[start : start + FLUSH_CHUNK]
+                    await write_many_bounded(session, _INSERT, chunk)
         except Exception:  # training data only: never let logging hurt serving
             log.exception("dropped %d impressions", len(rows))
 
 
 impression_log: PerRuntime[ImpressionLog] = PerRuntime(ImpressionLog)  # this process's log
+
+
+PRUNE_BATCH = 5000
+
+
+async def prune(rt: Runtime) -> int:
+    """Delete impressions older than the retention, oldest first, a batch per transaction (the
+    writer is never held for long); returns how many went."""
+    cutoff = utcnow() - timedelta(days=rt.settings.impression_retention_days)
+    oldest = (
+        select(Impression.id)
+        .where(Impression.created_at < cutoff)
+        .order_by(Impression.created_at)
+        .limit(PRUNE_BATCH)
+    )
+    batch = delete(Impression).where(Impression.id.in_(oldest.scalar_subquery()))
+    removed = 0
+    while True:
+        async with rt.unit_of_work() as session:
+            result = await execute_core(session, batch)
+        removed += result.rowcount
+        if result.rowcount < PRUNE_BATCH:
+            return removed
+        await asyncio.sleep(0)  # let requests in between

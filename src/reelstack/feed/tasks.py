@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from reelstack.feed import for_you, signals, trending
+from reelstack.feed import for_you, impressions, signals, trending
 from reelstack.infra.jobs import job
 from reelstack.media.service import Viewer
 
@@ -31,3 +31,9 @@ async def precompute_for_you(
         await for_you.build_list(rt, Viewer(user_id), who, after=after)
     finally:
         await rt.cache.delete(signals.building_key(who))
+
+
+@job("feed.prune_impressions", queue="maintenance", every_minutes=60)
+async def prune_impressions(rt: Runtime) -> None:
+    """Drop impressions past their retention (`impression_retention_days`), hourly."""
+    await impressions.prune(rt)
