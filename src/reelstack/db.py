@@ -8,6 +8,7 @@ import functools
 import json
 import logging
 import sqlite3
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -361,11 +362,13 @@ async def _idle_sqlite(session: AsyncSession) -> sqlite3.Connection | None:
         await session.flush()
     transaction = session.sync_session.get_transaction()
     held = session.info.get(_RAW)
-    if held is None or held[0] is not transaction or transaction is None:
+    if held is None or held[0]() is not transaction or transaction is None:
         conn = await session.connection()  # begins the transaction, as a first execute would
         transaction = session.sync_session.get_transaction()
         dbapi_connection: Any = conn.sync_connection.connection.dbapi_connection  # type: ignore[union-attr]
-        held = session.info[_RAW] = (transaction, dbapi_connection)
+        # A weak reference: the transaction refers to the session, and a strong one here
+        # made every session a reference cycle, freed only by the collector's passes.
+        held = session.info[_RAW] = (weakref.ref(transaction), dbapi_connection)
     connection = held[1]._connection  # the aiosqlite connection
     if not (connection.idle and connection._connection):
         return None
