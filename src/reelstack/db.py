@@ -340,26 +340,9 @@ async def fetch_bounded(
     bind = session.get_bind()
     if bind.dialect.name != "sqlite":
         return await _rows_of(session, stmt, values)
-    prepared = _prepared(stmt, bind.dialect, tuple(values))
-    connection = await _idle_sqlite(session)
-    sql = prepared.sql_for(values)
-    if connection is None or sql is None:
-        return await _rows_of(session, stmt, values)
-    parameters = prepared.parameters(values)
-    bind.dispatch.before_cursor_execute(None, None, sql, parameters, None, False)
-    try:
-        raw = connection.execute(sql, parameters).fetchall()
-    except sqlite3.Error as error:
-        raise DBAPIError.instance(sql, parameters, error, sqlite3.Error) from error
-    return prepared.rows(raw)
-
-
-async def _idle_sqlite(session: AsyncSession) -> sqlite3.Connection | None:
-    """The session's SQLite connection, its transaction begun, when its thread is idle (a
-    statement may then run on it in the loop's thread); else None. Pending ORM changes are
-    flushed first, as `session.execute` does."""
     if session.new or session.deleted or session.dirty:
         await session.flush()
+    prepared = _prepared(stmt, bind.dialect, tuple(values))
     transaction = session.sync_session.get_transaction()
     held = session.info.get(_RAW)
     if held is None or held[0]() is not transaction or transaction is None:
@@ -371,41 +354,17 @@ async def _idle_sqlite(session: AsyncSession) -> sqlite3.Connection | None:
         held = session.info[_RAW] = (weakref.ref(transaction), dbapi_connection)
     connection = held[1]._connection  # the aiosqlite connection
     if not (connection.idle and connection._connection):
-        return None
-    found: sqlite3.Connection = connection._connection
-    return found
-
-
-async def write_many_bounded(
-    session: AsyncSession, stmt: Executable, rows: list[dict[str, Any]]
-) -> None:
-    """Run an INSERT built once and marked `BOUNDED` for each of these rows (at most
-    `BOUNDED_ROWS` of them, each naming the same columns) in the session's transaction.
-
-    On SQLite the rows go to the connection in one `executemany`, in the loop's thread, their
-    parameters bound as `fetch_bounded` binds them: SQLAlchemy's own executemany prepared
-    each row's parameters through its execution context at several times SQLite's cost of
-    writing the row (bench/RESULTS.md). Elsewhere it runs through SQLAlchemy Core."""
-    if not stmt.get_execution_options().get(sqlite_driver.INLINE_OPTION):
-        raise TypeError("write_many_bounded runs only statements marked BOUNDED")
-    if len(rows) > BOUNDED_ROWS:
-        raise ValueError(f"{len(rows)} rows: at most {BOUNDED_ROWS} go in one statement")
-    if not rows:
-        return
-    bind = session.get_bind()
-    connection = await _idle_sqlite(session) if bind.dialect.name == "sqlite" else None
-    if connection is None:
-        await execute_core(session, stmt, rows)
-        return
-    prepared = _prepared(stmt, bind.dialect, tuple(rows[0]))
-    if prepared.expanding:
-        raise TypeError("write_many_bounded takes no list parameters")
-    parameters = [prepared.parameters(row) for row in rows]
-    bind.dispatch.before_cursor_execute(None, None, prepared.sql, parameters, None, True)
+        return await _rows_of(session, stmt, values)
+    sql = prepared.sql_for(values)
+    if sql is None:
+        return await _rows_of(session, stmt, values)
+    parameters = prepared.parameters(values)
+    bind.dispatch.before_cursor_execute(None, None, sql, parameters, None, False)
     try:
-        connection.executemany(prepared.sql, parameters)
+        raw = connection._connection.execute(sql, parameters).fetchall()
     except sqlite3.Error as error:
-        raise DBAPIError.instance(prepared.sql, parameters, error, sqlite3.Error) from error
+        raise DBAPIError.instance(sql, parameters, error, sqlite3.Error) from error
+    return prepared.rows(raw)
 
 
 class JSONText(str):

@@ -13,7 +13,7 @@ from sqlalchemy.exc import CompileError, IntegrityError
 from sqlalchemy.orm import Session, SessionTransaction
 
 from reelstack.accounts.models import User
-from reelstack.db import BOUNDED, BOUNDED_ROWS, fetch_bounded, write_many_bounded
+from reelstack.db import BOUNDED, fetch_bounded
 from reelstack.interactions.models import VideoLike
 from reelstack.media.models import Video
 from reelstack.runtime import Runtime
@@ -146,40 +146,6 @@ async def test_a_list_of_values_answers_as_session_execute_does_whatever_its_len
             assert [tuple(r) for r in rows] == [tuple(r) for r in expected], ids
             assert {r.id for r in rows} == set(ids) & set(mine)
             assert all(r.created_at.tzinfo is not None for r in rows)
-
-
-LIKE_ROW = insert(VideoLike).execution_options(**BOUNDED)
-
-
-async def test_many_rows_are_written_with_their_defaults_and_roll_back_with_the_session(
-    runtime: Runtime,
-) -> None:
-    owner = await make_user(runtime)
-    likers = [await make_user(runtime) for _ in range(3)]
-    video_id = await make_video(runtime, owner)
-    rows = [{"user_id": liker.id, "video_id": video_id} for liker in likers]
-    with pytest.raises(IntegrityError):
-        async with runtime.unit_of_work() as session:
-            await write_many_bounded(session, LIKE_ROW, rows[:2])
-            await write_many_bounded(session, LIKE_ROW, rows[1:])  # rows[1] again
-    async with runtime.unit_of_work(write=False) as session:
-        assert (await session.execute(select(VideoLike.user_id))).all() == []
-    async with runtime.unit_of_work() as session:
-        await write_many_bounded(session, LIKE_ROW, rows)
-    async with runtime.unit_of_work(write=False) as session:
-        stored = (await session.execute(select(VideoLike.user_id, VideoLike.created_at))).all()
-    assert sorted(user_id for user_id, _ in stored) == sorted(liker.id for liker in likers)
-    # `created_at` was left to the column's Python-side default, as SQLAlchemy fills it.
-    assert all(created.tzinfo is not None for _, created in stored)
-
-
-async def test_more_rows_than_a_bounded_statement_takes_are_refused(runtime: Runtime) -> None:
-    rows = [{"user_id": f"u{n}", "video_id": "v"} for n in range(BOUNDED_ROWS + 1)]
-    async with runtime.unit_of_work() as session:
-        with pytest.raises(ValueError, match="at most"):
-            await write_many_bounded(session, LIKE_ROW, rows)
-        with pytest.raises(TypeError):
-            await write_many_bounded(session, insert(VideoLike), rows[:1])
 
 
 HELD_BY_A_UNIT_OF_WORK = (Session, SessionTransaction, Connection, RootTransaction)
