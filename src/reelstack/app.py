@@ -24,6 +24,7 @@ from reelstack.media.files import router as media_files_router
 from reelstack.media.router import router as videos_router
 from reelstack.media.stream import router as playback_router
 from reelstack.media.tus import router as tus_router
+from reelstack.middleware import Metrics
 from reelstack.notifications import router as notifications
 from reelstack.runtime import Runtime, open_runtime
 from reelstack.search.router import router as search_router
@@ -45,30 +46,34 @@ def create_app(
     and, in embedded mode, runs the job consumer in-process too."""
 
     access = AccessLog()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if runtime is not None:
             app.state.runtime = runtime
             access.configure(runtime.settings.access_log)
-            async with access.running():
-                yield
+            with metrics.observing_gc():
+                async with access.running():
+                    yield
             return
         conf = settings or load_settings()
         access.configure(conf.access_log)
         consume = conf.jobs_in_process if consume_jobs is None else consume_jobs
-        async with open_runtime(conf, consume_jobs=consume) as rt, access.running():
-            app.state.runtime = rt
-            # Everything loaded so far lives as long as the process: keep it out of the
-            # collector's generations, whose full passes otherwise stall every request in flight.
-            gc.collect()
-            gc.freeze()
-            # Collect the young generation every 10,000 new objects, not 700: at hundreds of
-            # requests a second, the objects of requests in flight survived the frequent young
-            # collections and filled the old generation, whose full passes (13-18 ms, every
-            # 2-3 s at 500 writes/s) were the longest stalls left (bench/RESULTS.md).
-            gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
-            yield
+        with metrics.observing_gc():
+            async with open_runtime(conf, consume_jobs=consume) as rt, access.running():
+                app.state.runtime = rt
+                # Everything loaded so far lives as long as the process: keep it out of the
+                # collector's generations, whose full passes otherwise stall every request in
+                # flight.
+                gc.collect()
+                gc.freeze()
+                # Collect the young generation every 10,000 new objects, not 700: at hundreds of
+                # requests a second, the objects of requests in flight survived the frequent young
+                # collections and filled the old generation, whose full passes (13-18 ms, every
+                # 2-3 s at 500 writes/s) were the longest stalls left (bench/RESULTS.md).
+                gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+                yield
 
     app = FastAPI(
         title="reelstack",
@@ -80,7 +85,7 @@ def create_app(
         redoc_url=None,
     )
     install_error_handlers(app)
-    install_metrics(app, access)
+    install_metrics(app, access, metrics)
 
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(rate_limit_request)])
     # The most frequent writes first: FastAPI tries routes in order, ~100 of them otherwise.

@@ -50,9 +50,7 @@ async def readyz(request: Request, rt: RuntimeDep) -> Any:
     return problem_response(request, 503, "not_ready", f"Unreachable: {failing}.", checks=results)
 
 
-def install_metrics(app: FastAPI, access: AccessLog) -> None:
-    metrics = Metrics()
-
+def install_metrics(app: FastAPI, access: AccessLog, metrics: Metrics) -> None:
     def read_routes() -> RouteTable:
         # Routers stay nested in FastAPI: a route's own `path` lacks its router's prefix.
         templates: dict[int, str] = {}

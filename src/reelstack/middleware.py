@@ -3,11 +3,13 @@ metrics, the access log and a cap on request bodies."""
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +59,34 @@ class Metrics:
             ["queue"],
             registry=self.registry,
         )
+        # Every request in flight waits out a pass of the collector: its pauses, as the
+        # feeds' tail latency needs them (bench/feeds.py reads them per phase).
+        self.gc_pauses = Histogram(
+            "reelstack_gc_pause_seconds",
+            "Pauses of the garbage collector, per generation collected",
+            ["generation"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+        )
+
+    @contextmanager
+    def observing_gc(self) -> Iterator[None]:
+        """Time each pass of the collector while the app runs."""
+        started = 0.0
+        by_generation = [self.gc_pauses.labels(str(generation)) for generation in range(3)]
+
+        def observe(phase: str, info: dict[str, int]) -> None:
+            nonlocal started
+            if phase == "start":
+                started = time.perf_counter()
+            else:
+                by_generation[info["generation"]].observe(time.perf_counter() - started)
+
+        gc.callbacks.append(observe)
+        try:
+            yield
+        finally:
+            gc.callbacks.remove(observe)
 
 
 @dataclass(frozen=True)

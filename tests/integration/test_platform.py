@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import httpx
@@ -182,3 +183,31 @@ async def test_the_access_log_has_a_line_per_request_with_its_id_and_no_query(
     assert lines[1].endswith(missing.headers["x-request-id"])
     assert "secret-token" not in "\n".join(lines)  # capability tokens stay out of logs
     assert lines[2].startswith("127.0.0.1:") and "/nothing%0A" in lines[2]  # no forged line
+
+
+async def test_metrics_show_the_garbage_collectors_pauses_while_the_app_runs(
+    runtime: Runtime,
+) -> None:
+    """Every request in flight waits out a pass of the collector: an operator chasing tail
+    latency sees how many passes of each generation there were, and how long they took."""
+
+    def full_passes(text: str) -> float:
+        line = next(
+            line
+            for line in text.splitlines()
+            if line.startswith('reelstack_gc_pause_seconds_count{generation="2"}')
+        )
+        return float(line.split()[-1])
+
+    app = create_app(runtime=runtime)
+    callbacks = list(gc.callbacks)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            before = full_passes((await client.get("/metrics")).text)
+            gc.collect()
+            gc.collect()
+            after = (await client.get("/metrics")).text
+    assert full_passes(after) == before + 2
+    assert 'reelstack_gc_pause_seconds_bucket{generation="2",le="+Inf"}' in after
+    assert gc.callbacks == callbacks  # a stopped app observes nothing more
