@@ -237,12 +237,47 @@ def fallbacks(server: Any) -> int:
     return server.log_path.read_text(errors="replace").count("trending + following")
 
 
+GC_LONG = "0.025"  # a pass longer than this (s) is counted as long
+
+
+def gc_pauses(base_url: str) -> tuple[float, float, float] | None:
+    """The server's collector passes so far, all generations, from its /metrics: (passes,
+    passes over 25 ms, seconds paused); None from a server that does not report them."""
+    text = httpx.get(f"{base_url}/metrics").text
+    passes = short = paused = 0.0
+    found = False
+    for line in text.splitlines():
+        if line.startswith("reelstack_gc_pause_seconds_count{"):
+            passes += float(line.split()[-1])
+            found = True
+        elif line.startswith("reelstack_gc_pause_seconds_bucket{") and f'le="{GC_LONG}"' in line:
+            short += float(line.split()[-1])
+        elif line.startswith("reelstack_gc_pause_seconds_sum{"):
+            paused += float(line.split()[-1])
+    return (passes, passes - short, paused) if found else None
+
+
+def gc_during(before: tuple[float, float, float] | None, base_url: str) -> str:
+    """A phase's collector passes: "passes, over 25 ms, seconds paused", or "-"."""
+    after = gc_pauses(base_url)
+    if before is None or after is None:
+        return "-"
+    passes, long, paused = (a - b for a, b in zip(after, before, strict=True))
+    return f"{passes:.0f}, {long:.0f}, {paused:.2f} s"
+
+
 def paced_row(
-    name: str, rate: float, lat: list[float], errors: int, answered: float, fell_back: str = "-"
+    name: str,
+    rate: float,
+    lat: list[float],
+    errors: int,
+    answered: float,
+    fell_back: str = "-",
+    gc: str = "-",
 ) -> str:
     return (
         f"| {name} | {rate:.0f} | {answered:.0f} | {pct(lat, 0.5):.1f} | {pct(lat, 0.99):.1f} |"
-        f" {max(lat, default=float('nan')):.1f} | {errors} | {fell_back} |"
+        f" {max(lat, default=float('nan')):.1f} | {errors} | {fell_back} | {gc} |"
     )
 
 
@@ -255,6 +290,7 @@ def row(
     cpu: float,
     client_cpu: float,
     fell_back: str = "-",
+    gc: str = "-",
 ) -> str:
     """A closed-loop phase; `cpu`: the server process's CPU seconds over it (all its threads,
     so it can pass one core: SQLite's and the job consumer's threads); `client_cpu`: this
@@ -264,7 +300,7 @@ def row(
     return (
         f"| {name} | {rps:.0f} | {ratio} | {pct(lat, 0.5):.1f} | {pct(lat, 0.99):.1f} | {errors} |"
         f" {cpu / seconds:.2f} | {cpu / max(len(lat), 1) * 1000:.1f} | {client_cpu / seconds:.2f} |"
-        f" {fell_back} |"
+        f" {fell_back} | {gc} |"
     )
 
 
@@ -502,6 +538,7 @@ def main() -> None:
             ("following", "/api/v1/feed/following"),
         ):
             waits.append(settle(server))
+            collected = gc_pauses(server.base_url)
             cpu, client_cpu = server.cpu_seconds(), time.process_time()
             fell_back = fallbacks(server)
             lat, err = asyncio.run(
@@ -510,17 +547,20 @@ def main() -> None:
             cpu = server.cpu_seconds() - cpu
             client_cpu = time.process_time() - client_cpu
             fell_back = fallbacks(server) - fell_back
+            gc = gc_during(collected, server.base_url)
             results.append(
-                row(name, lat, err, args.seconds, base_rps, cpu, client_cpu, str(fell_back))
+                row(name, lat, err, args.seconds, base_rps, cpu, client_cpu, str(fell_back), gc)
             )
             rate = args.paced_fraction * len(lat) / args.seconds
             waits.append(settle(server))
             fell_back = fallbacks(server)
+            collected = gc_pauses(server.base_url)
             paced_run = asyncio.run(
                 paced(server.base_url, path, args.seconds, rate, args.connections, viewers)
             )
             fell_back = fallbacks(server) - fell_back
-            open_loop.append(paced_row(name, rate, *paced_run, fell_back=str(fell_back)))
+            gc = gc_during(collected, server.base_url)
+            open_loop.append(paced_row(name, rate, *paced_run, fell_back=str(fell_back), gc=gc))
     sizes = [int(s) for s in args.fan_out.split(",") if s]
     pushed, pulled = asyncio.run(fan_out_costs(data, sizes, args.redis_url)) if sizes else ([], [])
 
@@ -538,9 +578,10 @@ def main() -> None:
     print()
     print(
         "| endpoint | req/s | ratio to bare | p50 (ms) | p99 (ms) | errors | server cores"
-        " | server CPU per request (ms) | client cores | For-You fallback pages |"
+        " | server CPU per request (ms) | client cores | For-You fallback pages"
+        " | server GC: passes, over 25 ms, paused |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for line in results:
         print(line)
     print()
@@ -551,9 +592,9 @@ def main() -> None:
     print()
     print(
         "| endpoint | offered/s | answered/s | p50 (ms) | p99 (ms) | max (ms) | errors"
-        " | For-You fallback pages |"
+        " | For-You fallback pages | server GC: passes, over 25 ms, paused |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for line in open_loop:
         print(line)
     if pushed:
