@@ -75,6 +75,9 @@ class Metrics:
         started = 0.0
         by_generation = [self.gc_pauses.labels(str(generation)) for generation in range(3)]
 
+        # Runs inside the collector, in whichever thread it started in: it touches only these
+        # children's value locks, which no code holds while allocating (so no pass can start
+        # under them and wait on itself).
         def observe(phase: str, info: dict[str, int]) -> None:
             nonlocal started
             if phase == "start":

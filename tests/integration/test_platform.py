@@ -208,6 +208,6 @@ async def test_metrics_show_the_garbage_collectors_pauses_while_the_app_runs(
             gc.collect()
             gc.collect()
             after = (await client.get("/metrics")).text
-    assert full_passes(after) == before + 2
+    assert full_passes(after) >= before + 2  # and any the allocations meanwhile started
     assert 'reelstack_gc_pause_seconds_bucket{generation="2",le="+Inf"}' in after
     assert gc.callbacks == callbacks  # a stopped app observes nothing more
