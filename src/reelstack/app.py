@@ -6,7 +6,7 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import Depends, FastAPI
 
 from reelstack import __version__
 from reelstack.accounts.router import router as accounts_router
@@ -87,20 +87,23 @@ def create_app(
     install_error_handlers(app)
     install_metrics(app, access, metrics)
 
-    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(rate_limit_request)])
     # The most frequent writes first: FastAPI tries routes in order, ~100 of them otherwise.
-    api.include_router(analytics_router)
-    api.include_router(interactions.router)
-    api.include_router(comments_router)
-    api.include_router(accounts_router)
-    api.include_router(social_router)
-    api.include_router(feed_router)
-    api.include_router(videos_router)
-    api.include_router(tus_router)
-    api.include_router(notifications.router)
-    api.include_router(sounds_router)
-    api.include_router(search_router)
-    app.include_router(api)
+    # Each router is included straight into the app, not through one `/api/v1` router: FastAPI
+    # matches a request once per level of nesting, each time against every route before it.
+    for router in (
+        analytics_router,
+        interactions.router,
+        comments_router,
+        accounts_router,
+        social_router,
+        feed_router,
+        videos_router,
+        tus_router,
+        notifications.router,
+        sounds_router,
+        search_router,
+    ):
+        app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(rate_limit_request)])
     # Playlists are fetched by players, several per video: behind tokens, not the rate limit.
     app.include_router(playback_router, prefix=API_PREFIX)
     # Real-time notifications: opening a stream counts once, not every message it carries.
