@@ -26,7 +26,9 @@ from common import CACHE, fresh_dir, invoked_as, machine_report, register
 from feeds import build_world, next_cursor
 
 
-async def asgi_get(app: Any, path: str, query: str, headers: dict[str, str]) -> bytes:
+async def asgi_get(
+    app: Any, path: str, query: str, headers: dict[str, str], expect: int = 200
+) -> bytes:
     """One GET through the ASGI app with no HTTP client: what it costs is the server's."""
     scope = {
         "type": "http",
@@ -55,7 +57,7 @@ async def asgi_get(app: Any, path: str, query: str, headers: dict[str, str]) -> 
             body.append(message.get("body", b""))
 
     await app(scope, receive, send)
-    assert status == [200], (status, b"".join(body)[:300])
+    assert status == [expect], (status, b"".join(body)[:300])
     return b"".join(body)
 
 
@@ -129,6 +131,14 @@ async def page_costs(data: Path, pages: int, viewers: int) -> dict[str, tuple[fl
                 async with rt.unit_of_work(write=False) as session:
                     await load_visible(session, viewer, rng.sample(ready, 24))
 
+            async def refused(_: int) -> None:
+                await asgi_get(app, "/api/v1/feed/following", "", {}, expect=401)
+
+            # What a request costs before its handler: middleware, FastAPI's routing through
+            # every route before it, the rate limit, and the 401 problem response.
+            results["the following route refusing a request without a token"] = await _timed(
+                pages, refused
+            )
             results["read transaction with one `SELECT 1`"] = await _timed(pages, transaction)
             results["the same with a page's facts query (24 candidates)"] = await _timed(
                 pages, facts
