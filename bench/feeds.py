@@ -29,6 +29,8 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -257,13 +259,19 @@ def gc_pauses(base_url: str) -> tuple[float, float, float] | None:
     return (passes, passes - short, paused) if found else None
 
 
-def gc_during(before: tuple[float, float, float] | None, base_url: str) -> str:
-    """A phase's collector passes: "passes, over 25 ms, seconds paused", or "-"."""
-    after = gc_pauses(base_url)
-    if before is None or after is None:
-        return "-"
-    passes, long, paused = (a - b for a, b in zip(after, before, strict=True))
-    return f"{passes:.0f}, {long:.0f}, {paused:.2f} s"
+@contextmanager
+def phase_counts(server: Any) -> Iterator[dict[str, str]]:
+    """What the server logged and paused over one phase: the For-You pages that fell back
+    ("fell_back") and its collector passes ("gc": "passes, over 25 ms, seconds paused", or
+    "-" from a server that does not report them), filled in when the phase ends."""
+    counts = {"fell_back": "-", "gc": "-"}
+    fell_back, before = fallbacks(server), gc_pauses(server.base_url)
+    yield counts
+    counts["fell_back"] = str(fallbacks(server) - fell_back)
+    after = gc_pauses(server.base_url)
+    if before is not None and after is not None:
+        passes, long, paused = (a - b for a, b in zip(after, before, strict=True))
+        counts["gc"] = f"{passes:.0f}, {long:.0f}, {paused:.2f} s"
 
 
 def paced_row(
@@ -538,29 +546,21 @@ def main() -> None:
             ("following", "/api/v1/feed/following"),
         ):
             waits.append(settle(server))
-            collected = gc_pauses(server.base_url)
-            cpu, client_cpu = server.cpu_seconds(), time.process_time()
-            fell_back = fallbacks(server)
-            lat, err = asyncio.run(
-                drive(server.base_url, path, args.seconds, args.connections, viewers)
-            )
-            cpu = server.cpu_seconds() - cpu
-            client_cpu = time.process_time() - client_cpu
-            fell_back = fallbacks(server) - fell_back
-            gc = gc_during(collected, server.base_url)
-            results.append(
-                row(name, lat, err, args.seconds, base_rps, cpu, client_cpu, str(fell_back), gc)
-            )
+            with phase_counts(server) as counts:
+                cpu, client_cpu = server.cpu_seconds(), time.process_time()
+                lat, err = asyncio.run(
+                    drive(server.base_url, path, args.seconds, args.connections, viewers)
+                )
+                cpu = server.cpu_seconds() - cpu
+                client_cpu = time.process_time() - client_cpu
+            results.append(row(name, lat, err, args.seconds, base_rps, cpu, client_cpu, **counts))
             rate = args.paced_fraction * len(lat) / args.seconds
             waits.append(settle(server))
-            fell_back = fallbacks(server)
-            collected = gc_pauses(server.base_url)
-            paced_run = asyncio.run(
-                paced(server.base_url, path, args.seconds, rate, args.connections, viewers)
-            )
-            fell_back = fallbacks(server) - fell_back
-            gc = gc_during(collected, server.base_url)
-            open_loop.append(paced_row(name, rate, *paced_run, fell_back=str(fell_back), gc=gc))
+            with phase_counts(server) as counts:
+                paced_run = asyncio.run(
+                    paced(server.base_url, path, args.seconds, rate, args.connections, viewers)
+                )
+            open_loop.append(paced_row(name, rate, *paced_run, **counts))
     sizes = [int(s) for s in args.fan_out.split(",") if s]
     pushed, pulled = asyncio.run(fan_out_costs(data, sizes, args.redis_url)) if sizes else ([], [])
 
