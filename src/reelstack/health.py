@@ -6,7 +6,7 @@ import asyncio
 import re
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.routing import iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -16,9 +16,10 @@ from reelstack.deps import RuntimeDep
 from reelstack.errors import problem_response
 from reelstack.infra.accesslog import AccessLog
 from reelstack.infra.jobs import QUEUES
+from reelstack.infra.routing import Router
 from reelstack.middleware import BODY_LIMIT_KEY, Metrics, PlatformMiddleware, RouteTable
 
-router = APIRouter(tags=["health"])
+router = Router(tags=["health"])
 READY_TIMEOUT_SECONDS = 3.0
 
 

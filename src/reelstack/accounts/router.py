@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Request, Response, UploadFile, status
+from fastapi import Depends, File, Request, Response, UploadFile, status
 
 from reelstack.accounts import service
 from reelstack.accounts.schemas import (
@@ -29,10 +29,11 @@ from reelstack.deps import (
     client_ip,
 )
 from reelstack.errors import NotAuthenticated
+from reelstack.infra.routing import Router
 from reelstack.middleware import BODY_LIMIT_KEY
 from reelstack.social import service as social
 
-router = APIRouter(tags=["accounts"])
+router = Router(tags=["accounts"])
 
 
 async def limit_register(request: Request, rt: RuntimeDep) -> None:

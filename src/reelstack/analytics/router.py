@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import Response, status
 
 from reelstack.analytics import ingest, service
 from reelstack.analytics.schemas import (
@@ -14,10 +14,11 @@ from reelstack.analytics.schemas import (
 )
 from reelstack.deps import OptionalViewer, ReadSession, RuntimeDep, Viewer, WriteSession
 from reelstack.infra.pagination import Paging
+from reelstack.infra.routing import Router
 from reelstack.media.hydrate import videos_out
 from reelstack.media.service import Viewer as VideoViewer
 
-router = APIRouter(tags=["views"])
+router = Router(tags=["views"])
 
 
 @router.post("/videos/{video_id}/views", status_code=status.HTTP_202_ACCEPTED)

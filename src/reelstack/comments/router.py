@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import Query, Response, status
 
 from reelstack.comments import reactions, service
 from reelstack.comments.schemas import (
@@ -20,9 +20,10 @@ from reelstack.comments.schemas import (
 from reelstack.comments.views import shown_out
 from reelstack.deps import OptionalViewer, ReadSession, RuntimeDep, Viewer, WriteSession
 from reelstack.infra.pagination import Paging
+from reelstack.infra.routing import Router
 from reelstack.media import service as media
 
-router = APIRouter(tags=["comments"])
+router = Router(tags=["comments"])
 
 
 @router.post("/videos/{video_id}/comments", status_code=status.HTTP_201_CREATED)

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Cookie, Header, Query, Response, status
+from fastapi import Cookie, Header, Query, Response, status
 
 from reelstack.accounts.security import AccessClaims
 from reelstack.deps import OptionalViewer, ReadSession, RuntimeDep, Viewer, WriteSession
@@ -17,6 +17,7 @@ from reelstack.feed.schemas import FeedPage, TimeRange
 from reelstack.feed.writer import page_response
 from reelstack.infra.ids import new_id
 from reelstack.infra.pagination import Paging, decode_cursor, encode_cursor
+from reelstack.infra.routing import Router
 from reelstack.interactions.router import VIDEO_404
 from reelstack.media.schemas import VideoPage
 from reelstack.media.service import Viewer as VideoViewer
@@ -24,7 +25,7 @@ from reelstack.media.service import visible_video
 from reelstack.recommend import related
 from reelstack.runtime import Runtime
 
-router = APIRouter(tags=["feeds"])
+router = Router(tags=["feeds"])
 
 SESSION_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 

@@ -13,7 +13,7 @@ from html import escape
 from typing import Annotated
 from urllib.parse import quote, urljoin
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
@@ -21,13 +21,14 @@ from reelstack.accounts.models import User
 from reelstack.accounts.security import AccessClaims
 from reelstack.deps import ReadSession, RuntimeDep, bearer
 from reelstack.errors import NotAuthenticated, NotFound
+from reelstack.infra.routing import Router
 from reelstack.interactions import service
 from reelstack.media.models import Video
 from reelstack.media.playback import PlaybackLinks, rendition
 from reelstack.media.service import Viewer
 from reelstack.web.router import CONTENT_SECURITY_POLICY, boot_tags
 
-router = APIRouter(tags=["share page"], include_in_schema=False)
+router = Router(tags=["share page"], include_in_schema=False)
 
 SITE_NAME = "reelstack"
 TITLE_LIMIT = 100

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import Request, Response, status
 
 from reelstack.deps import OptionalViewer, ReadSession, RuntimeDep, Viewer, WriteSession
 from reelstack.errors import PROBLEM_JSON
 from reelstack.infra.pagination import Paging
+from reelstack.infra.routing import Router
 from reelstack.interactions import collections, service
 from reelstack.interactions.models import Collection
 from reelstack.interactions.pages import router as share_page_router
@@ -30,7 +31,7 @@ from reelstack.media.schemas import VideoPage
 from reelstack.media.service import Viewer as VideoViewer
 from reelstack.runtime import Runtime
 
-router = APIRouter(tags=["interactions"])
+router = Router(tags=["interactions"])
 
 __all__ = ["router", "share_page_router"]
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from reelstack.deps import RuntimeDep
 from reelstack.errors import PROBLEM_JSON, NotFound, problem_body
+from reelstack.infra.routing import Router
 from reelstack.infra.storage import LocalStorage, StorageError, content_type_for
 
-router = APIRouter(tags=["media"], include_in_schema=False)
+router = Router(tags=["media"], include_in_schema=False)
 
 
 class StoredFileResponse(FileResponse):

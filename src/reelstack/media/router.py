@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Header, Request, UploadFile, status
+from fastapi import File, Form, Header, Request, UploadFile, status
 
 from reelstack.deps import OptionalViewer, ReadSession, RuntimeDep, Viewer, WriteSession
 from reelstack.errors import PayloadTooLarge, Unprocessable
 from reelstack.infra.pagination import Paging
+from reelstack.infra.routing import Router
 from reelstack.media import service, uploads
 from reelstack.media.hydrate import video_out_for, videos_out
 from reelstack.media.models import UploadProtocol, UploadState
@@ -30,7 +31,7 @@ from reelstack.media.schemas import UploadState as UploadStateOut
 from reelstack.media.views import status_out
 from reelstack.middleware import BODY_LIMIT_KEY
 
-router = APIRouter(tags=["videos"])
+router = Router(tags=["videos"])
 
 # The configured caps are enforced by the service; these only let big bodies reach it.
 CHUNK_BODY_LIMIT = 1024**3

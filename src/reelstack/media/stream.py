@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 
 from reelstack.deps import RuntimeDep
 from reelstack.errors import NotFound
+from reelstack.infra.routing import Router
 from reelstack.infra.storage import ObjectNotFound
 from reelstack.media import service
 from reelstack.media.models import Video
@@ -27,7 +28,7 @@ from reelstack.media.playback import (
 from reelstack.media.progressive import event_playlist
 from reelstack.runtime import Runtime
 
-router = APIRouter(tags=["playback"])
+router = Router(tags=["playback"])
 
 HLS_TYPE = "application/vnd.apple.mpegurl"
 GONE = "No such video, or this link has expired."

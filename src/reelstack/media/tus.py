@@ -8,10 +8,11 @@ import base64
 import binascii
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, Response, status
+from fastapi import Header, Request, Response, status
 
 from reelstack.deps import RuntimeDep, Viewer
 from reelstack.errors import AppError, BadRequest, UnsupportedMediaType
+from reelstack.infra.routing import Router
 from reelstack.media import uploads
 from reelstack.media.models import UploadProtocol
 from reelstack.media.schemas import UploadInitRequest, upload_request_from_fields
@@ -24,7 +25,7 @@ PATCH_TYPE = "application/offset+octet-stream"
 # left of the declared Upload-Length.
 PATCH_BODY_LIMIT = 64 * 1024**3
 
-router = APIRouter(prefix="/uploads/tus", tags=["uploads (tus)"])
+router = Router(prefix="/uploads/tus", tags=["uploads (tus)"])
 
 
 def _check_version(tus_resumable: str | None) -> None:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from functools import partial
 
-from fastapi import APIRouter
-
 from reelstack.db import call_after_commit
 from reelstack.deps import ReadSession, RuntimeDep, Viewer, WriteSession
 from reelstack.infra.pagination import Paging
+from reelstack.infra.routing import Router
 from reelstack.notifications import delivery, repository, service
 from reelstack.notifications.schemas import (
     MarkReadRequest,
@@ -21,7 +20,7 @@ from reelstack.notifications.schemas import (
 from reelstack.notifications.stream import router as stream_router
 from reelstack.notifications.views import notifications_out
 
-router = APIRouter(prefix="/notifications", tags=["notifications"])
+router = Router(prefix="/notifications", tags=["notifications"])
 __all__ = ["router", "stream_router"]  # the app mounts the streams outside the rate limit
 
 

@@ -7,18 +7,19 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, WebSocket
+from fastapi import Depends, Query, WebSocket
 from fastapi.security import HTTPAuthorizationCredentials
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from reelstack.deps import RuntimeDep, bearer
 from reelstack.errors import NotAuthenticated
+from reelstack.infra.routing import Router
 from reelstack.notifications import delivery
 from reelstack.notifications.delivery import StreamIdentity
 from reelstack.notifications.socket import NotificationSocket
 from reelstack.runtime import Runtime
 
-router = APIRouter(tags=["notifications"])
+router = Router(tags=["notifications"])
 
 
 async def stream_identity(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,6 +14,7 @@ from reelstack.accounts.views import avatar_url, user_summary
 from reelstack.deps import OptionalViewer, ReadSession, RuntimeDep
 from reelstack.errors import PROBLEM_JSON
 from reelstack.infra.pagination import Paging
+from reelstack.infra.routing import Router
 from reelstack.media.hydrate import videos_out
 from reelstack.media.models import Video
 from reelstack.media.schemas import VideoPage
@@ -35,7 +36,7 @@ from reelstack.search.schemas import (
 from reelstack.social import service as social
 from reelstack.sounds import service as sounds
 
-router = APIRouter(tags=["search"])
+router = Router(tags=["search"])
 
 Q = Annotated[
     str | None,

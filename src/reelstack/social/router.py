@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import Response, status
 
 from reelstack.accounts.security import AccessClaims
 from reelstack.accounts.views import user_summary
 from reelstack.deps import OptionalViewer, ReadSession, RuntimeDep, Viewer, WriteSession
 from reelstack.infra.pagination import PageParams, Paging
+from reelstack.infra.routing import Router
 from reelstack.runtime import Runtime
 from reelstack.social import service
 from reelstack.social.schemas import (
@@ -19,7 +20,7 @@ from reelstack.social.schemas import (
     UserPage,
 )
 
-router = APIRouter(tags=["social"])
+router = Router(tags=["social"])
 
 
 def _state(state: service.FollowState) -> FollowStateOut:

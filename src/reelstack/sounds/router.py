@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from reelstack.deps import OptionalViewer, ReadSession, RuntimeDep
 from reelstack.errors import PROBLEM_JSON
 from reelstack.infra.pagination import Paging
+from reelstack.infra.routing import Router
 from reelstack.media.hydrate import videos_out
 from reelstack.media.schemas import VideoPage
 from reelstack.media.service import Viewer as VideoViewer
 from reelstack.sounds import service
 from reelstack.sounds.schemas import SoundList, SoundOut
 
-router = APIRouter(tags=["sounds"])
+router = Router(tags=["sounds"])
 
 SOUND_404: dict[int | str, dict[str, Any]] = {
     404: {

@@ -7,12 +7,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastapi import APIRouter
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from reelstack.errors import NotFound
+from reelstack.infra.routing import Router
 
-router = APIRouter(include_in_schema=False)
+router = Router(include_in_schema=False)
 
 STATIC_DIR = Path(__file__).parent / "static"
 # Vite puts a content hash in every asset name: a file never changes under its name.
