@@ -499,14 +499,17 @@ class Database:
 
         1. a passive checkpoint on a connection of its own, in a thread, copies the bulk of
            the log while writes go on;
-        2. a passive checkpoint on the writer connection copies what was committed meanwhile
-           (a few pages: it runs in the loop's thread, as a bounded statement does). No commit
-           can land in the middle of it, so the whole log is copied (less what a reader still
-           holds) and the next write starts the log over, as the writer's own automatic
-           checkpoints did.
+        2. a passive checkpoint on the writer connection, in its thread, copies what was
+           committed meanwhile. No commit can land in the middle of it, so the whole log is
+           copied (less what a reader still holds) and the next write starts the log over, as
+           the writer's own automatic checkpoints did.
 
-        The writer's checkpoint alone, in its thread, held the writer for 15-25 ms each second
-        at 500 writes/s (bench/RESULTS.md)."""
+        The writer's checkpoint alone held the writer for 15-25 ms each second at 500 writes/s
+        (bench/RESULTS.md). The second step ran in the event loop's thread until it was seen
+        to take 15-25 ms of it each second, up to 130 ms, under the For-You load: that load
+        writes ~5,000 impressions a second (the copier had left it little: what it copied was
+        most likely committed while it waited for the writer; not checked). In the writer's
+        thread, it holds up writes, not reads."""
         path = self.writer.url.database
         if path in (None, "", ":memory:"):
             return
@@ -525,10 +528,7 @@ class Database:
                         await asyncio.to_thread(sqlite_driver.checkpoint, copier)
                         async with self.writer.connect() as conn:
                             raw: Any = (await conn.get_raw_connection()).driver_connection
-                            if raw.idle:
-                                sqlite_driver.checkpoint(raw._conn)
-                            else:  # queued behind the thread's work
-                                await raw._execute(sqlite_driver.checkpoint, raw._conn)
+                            await raw._execute(sqlite_driver.checkpoint, raw._conn)
                     except Exception:
                         log.exception("checkpoint of %s failed; the next one tries again", self.url)
             finally:

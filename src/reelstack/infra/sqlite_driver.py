@@ -195,22 +195,42 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
             )
 
 
+# A transaction that changed more rows than this ends in the connection's thread: its commit
+# writes every page it dirtied to the log, which for a chunk of impressions took 15-26 ms of
+# the loop's time (bench/RESULTS.md). A like or a comment changes a few.
+INLINE_END_MOST_ROWS = 32
+
+
 class OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    __slots__ = ("_changes_at_end",)
     _cursor_cls = OneTripCursor
+
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self._changes_at_end = 0
 
     def _end_inline(self, how: str) -> bool:
         """End a transaction (`how`: "commit" or "rollback") in the loop's thread, if this
-        engine's ends are inline and the connection's thread is idle: no lock to wait for, no
-        hand-off. False when it must go through the thread."""
+        engine's ends are inline, the connection's thread is idle and the transaction changed
+        few rows: no lock to wait for, no hand-off. False when it must go through the
+        thread."""
         connection = self._connection
-        if not (self.dbapi.inline_ends and connection.idle and connection._connection):
+        raw = connection._connection
+        if not (self.dbapi.inline_ends and connection.idle and raw):
+            return False
+        # Rows changed since the last end: this transaction's (a connection runs one at once).
+        if raw.total_changes - self._changes_at_end > INLINE_END_MOST_ROWS:
             return False
         try:
-            getattr(connection._connection, how)()
+            getattr(raw, how)()
         except Exception as error:
             self._handle_exception(error)
         return True
+
+    def _ended(self) -> None:
+        raw = self._connection._connection
+        if raw is not None:
+            self._changes_at_end = raw.total_changes
 
     def begin_immediate_inline(self) -> bool:
         """BEGIN IMMEDIATE in the loop's thread, if the connection's thread is idle and the
@@ -229,12 +249,18 @@ class OneTripConnection(AsyncAdapt_aiosqlite_connection):
         return True
 
     def commit(self) -> None:
-        if not self._end_inline("commit"):
-            super().commit()
+        try:
+            if not self._end_inline("commit"):
+                super().commit()
+        finally:
+            self._ended()
 
     def rollback(self) -> None:
-        if not self._end_inline("rollback"):
-            super().rollback()
+        try:
+            if not self._end_inline("rollback"):
+                super().rollback()
+        finally:
+            self._ended()
 
 
 class OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):

@@ -299,6 +299,44 @@ async def test_a_write_begins_and_commits_in_the_callers_thread(tmp_path: Path) 
         await db.dispose()
 
 
+async def test_a_transaction_that_changed_many_rows_commits_in_the_connections_thread(
+    tmp_path: Path,
+) -> None:
+    """Committing writes each page a transaction dirtied: for hundreds of rows that held the
+    event loop for tens of milliseconds, so such a commit goes to the connection's thread, and
+    the next small write commits in the caller's thread again."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'app.db'}")
+    async with db.writer.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    handed_off: list[str] = []
+    try:
+        async with db.writer.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            queue = raw._execute
+
+            async def counting(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+                handed_off.append(getattr(fn, "__name__", repr(fn)))
+                return await queue(fn, *args, **kwargs)
+
+            raw._execute = counting
+            many = sqlite_driver.INLINE_END_MOST_ROWS + 1
+            async with conn.begin():
+                await conn.execute(insert(items), [{"name": f"m{i}"} for i in range(many)])
+            assert handed_off[-1] == "commit"
+            handed_off.clear()
+            async with conn.begin():
+                for i in range(3):
+                    await conn.execute(
+                        insert(items).values(name=f"s{i}").execution_options(**BOUNDED)
+                    )
+            assert handed_off == []
+        async with db.read_sessions() as session:
+            count = await session.scalar(select(func.count()).select_from(items))
+            assert count == sqlite_driver.INLINE_END_MOST_ROWS + 4
+    finally:
+        await db.dispose()
+
+
 async def test_a_write_waits_for_another_process_holding_the_lock_without_stalling_the_loop(
     tmp_path: Path,
 ) -> None:
