@@ -407,6 +407,33 @@ async def test_the_log_reaches_the_database_file_within_seconds(tmp_path: Path) 
         check.close()
 
 
+async def test_checkpoints_never_run_in_the_event_loops_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each second's checkpoint copies whatever was committed meanwhile; in the loop's thread,
+    under ~5,000 impressions a second, it held every request in flight for 22-130 ms."""
+    threads: list[int] = []
+    original = sqlite_driver.checkpoint
+
+    def recording(conn: sqlite3.Connection) -> None:
+        threads.append(threading.get_ident())
+        original(conn)
+
+    monkeypatch.setattr(sqlite_driver, "checkpoint", recording)
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'app.db'}")
+    try:
+        async with db.writer.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+        for i in range(30):  # writes across two checkpoints, the loop idle in between
+            async with db.unit_of_work(_no_jobs) as session:
+                await session.execute(insert(items).values(name=f"{i:04}" + "x" * 800))
+            await asyncio.sleep(0.08)
+    finally:
+        await db.dispose()
+    assert len(threads) >= 4  # two steps a second, and the last ones at close
+    assert threading.get_ident() not in threads
+
+
 async def test_the_log_starts_over_under_steady_writes(tmp_path: Path) -> None:
     """Writes without a pause must not grow the write-ahead log for ever: each checkpoint
     copies all of it (no commit lands in the middle), so the next write starts it over and
