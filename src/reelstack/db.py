@@ -506,10 +506,10 @@ class Database:
 
         The writer's checkpoint alone held the writer for 15-25 ms each second at 500 writes/s
         (bench/RESULTS.md). The second step ran in the event loop's thread until it was seen
-        to take 15-25 ms of it each second, up to 130 ms, under the For-You load: that load
-        writes ~5,000 impressions a second (the copier had left it little: what it copied was
-        most likely committed while it waited for the writer; not checked). In the writer's
-        thread, it holds up writes, not reads."""
+        to hold it 22-28 ms each second (14-19 ms of CPU), up to 130 ms, under the For-You
+        load, which writes ~5,000 impressions a second (the copier had left it little: what it
+        copied was most likely committed while it waited for the writer; not checked). In the
+        writer's thread, it holds up writes, not reads."""
         path = self.writer.url.database
         if path in (None, "", ":memory:"):
             return

@@ -19,8 +19,8 @@ from starlette.types import Scope
 
 
 def literal_beginnings(paths: list[str]) -> tuple[str, ...] | None:
-    """The shortest set of literal beginnings that some beginning of each path contains;
-    None when a path begins with a parameter (then any request might match it)."""
+    """The literal beginnings of these paths (each up to its first parameter), less those
+    that hold another one; None when a path begins with a parameter."""
     beginnings = {path.split("{", 1)[0] for path in paths}
     if "" in beginnings:
         return None

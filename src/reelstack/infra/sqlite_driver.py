@@ -196,8 +196,8 @@ class OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 # A transaction that changed more rows than this ends in the connection's thread: its commit
-# writes every page it dirtied to the log, which for a chunk of impressions took 15-26 ms of
-# the loop's time (bench/RESULTS.md). A like or a comment changes a few.
+# writes every page it dirtied to the log, which for one chunk of impressions took 26 ms of
+# the loop's time (bench/RESULTS.md). A like or a comment changes a few rows.
 INLINE_END_MOST_ROWS = 32
 
 
