@@ -1,7 +1,8 @@
 """The following feed: hybrid fan-out. Creators below the threshold push each new video into
 their followers' inboxes (a capped sorted set in the cache, scored by publish time); videos of
 bigger creators are pulled at read time and merged. Reads drop unfollowed creators and videos
-the viewer may not see, so the inbox never needs cleaning up to stay correct."""
+the viewer may not see, so the inbox never needs cleaning up to stay correct. An inbox goes a
+week after its last push, or sooner from a cache short of room: the next read rebuilds it."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from reelstack.accounts.models import User
 from reelstack.db import BOUNDED, BOUNDED_ROWS, execute_core, fetch_bounded
 from reelstack.errors import Unprocessable
 from reelstack.feed.cards import CardFacts, FeedItem, load_visible
-from reelstack.infra.cache import INF
+from reelstack.infra.cache import BUILT, INF
 from reelstack.infra.pagination import PageParams, decode_cursor, encode_cursor
 from reelstack.media.models import Video, VideoStatus
 from reelstack.media.newest import newest_of
@@ -31,14 +32,20 @@ if TYPE_CHECKING:
 FOLLOWER_AUDIENCES = (Audience.PUBLIC.value, Audience.FOLLOWERS.value)
 FAN_OUT_BATCH = 1000
 MAX_WINDOWS = 6  # a page scans at most this many windows of invisible items before stopping
+INBOX_TTL_SECONDS = 7 * 86400
 
 
 def inbox_key(user_id: str) -> str:
     return f"feed:inbox:{user_id}"
 
 
-def built_key(user_id: str) -> str:
-    return f"feed:inbox:built:{user_id}"
+def _inbox_cap(rt: Runtime) -> int:
+    return rt.settings.feed_inbox_size + 1  # the videos, and the built mark above them
+
+
+async def inbox_built(rt: Runtime, user_id: str) -> bool:
+    """Was the user's inbox built from the database since the cache last lost it?"""
+    return (await rt.cache.zscores(inbox_key(user_id), [BUILT]))[0] is not None
 
 
 def position_of(published_at: datetime) -> float:
@@ -82,14 +89,16 @@ async def fan_out_to_followers(rt: Runtime, video_id: str) -> int:
         if not batch:
             return reached
         keys = [inbox_key(follower) for follower in batch]
-        await rt.cache.zadd_to_many(keys, video_id, score, cap=rt.settings.feed_inbox_size)
+        await rt.cache.zadd_to_many(
+            keys, video_id, score, cap=_inbox_cap(rt), ttl=INBOX_TTL_SECONDS
+        )
         reached += len(batch)
         after = batch[-1]
 
 
 async def backfill_followed(rt: Runtime, follower_id: str, followee_id: str) -> None:
     """A new follow brings the creator's recent videos into an inbox already built."""
-    if await rt.cache.get(built_key(follower_id)) is None:
+    if not await inbox_built(rt, follower_id):
         return  # the rebuild on the next read includes them
     async with rt.unit_of_work(write=False) as session:
         rows = await session.execute(
@@ -97,7 +106,9 @@ async def backfill_followed(rt: Runtime, follower_id: str, followee_id: str) -> 
         )
         members = {vid: position_of(at) for vid, at in rows if at is not None}
     if members:
-        await rt.cache.zadd(inbox_key(follower_id), members, cap=rt.settings.feed_inbox_size)
+        await rt.cache.zadd(
+            inbox_key(follower_id), members, cap=_inbox_cap(rt), ttl=INBOX_TTL_SECONDS
+        )
 
 
 def _for_followers() -> tuple[ColumnElement[bool], ...]:
@@ -122,13 +133,13 @@ async def rebuild_inbox(
     rt: Runtime, session: AsyncSession, user_id: str, small_creators: list[str]
 ) -> None:
     """Refill a lost inbox from the database: the newest videos of the small creators."""
+    members = {BUILT: INF}
     if small_creators:
         rows = await session.execute(
             _listable_videos(small_creators).limit(rt.settings.feed_inbox_size)
         )
-        members = {vid: position_of(at) for vid, at in rows if at is not None}
-        await rt.cache.zadd(inbox_key(user_id), members, cap=rt.settings.feed_inbox_size)
-    await rt.cache.set(built_key(user_id), "1")
+        members.update((vid, position_of(at)) for vid, at in rows if at is not None)
+    await rt.cache.zadd(inbox_key(user_id), members, cap=_inbox_cap(rt), ttl=INBOX_TTL_SECONDS)
 
 
 def _decode(cursor: str | None) -> tuple[float, str]:
@@ -172,7 +183,7 @@ async def following_page(
     followees = await followees_of(session, viewer.user_id)
     threshold = rt.settings.fanout_threshold
     big = [uid for uid, count in followees.items() if count >= threshold]
-    if await rt.cache.get(built_key(viewer.user_id)) is None:
+    if not await inbox_built(rt, viewer.user_id):
         small = [uid for uid, count in followees.items() if count < threshold]
         await rebuild_inbox(rt, session, viewer.user_id, small)
     chosen: list[FeedItem] = []
@@ -215,7 +226,7 @@ async def _merged_window(
 ) -> list[tuple[float, str]]:
     """The next `limit` (score, id) below `after` from the inbox and the big creators' posts."""
     pushed = await rt.cache.zrevrange(inbox_key(user_id), max_score=after[0], limit=limit + 50)
-    merged = {vid: score for vid, score in pushed}
+    merged = {vid: score for vid, score in pushed if vid != BUILT}
     if big_creators:
         before = None
         if after[0] != INF:

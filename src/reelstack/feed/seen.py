@@ -1,6 +1,8 @@
 """The per-viewer seen filter: what was shown or watched in the last 30 days never comes back.
 A sorted set of video ids scored by when, trimmed as it is written; rebuilt from the watch
-history when the cache lost it."""
+history when the cache lost it. It expires 30 days after its last write (so the filters of
+signed-out sessions that never come back do not pile up), and a cache short of room may drop
+it sooner: whether it was built is a member of the set itself, so that it goes with it."""
 
 from __future__ import annotations
 
@@ -9,11 +11,13 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reelstack.analytics.models import WatchHistory
 from reelstack.db import utcnow
+from reelstack.infra.cache import BUILT
+from reelstack.recommend.models import Impression
 
 if TYPE_CHECKING:
     from reelstack.runtime import Runtime
@@ -24,10 +28,6 @@ TRIM_EVERY_SECONDS = 600
 
 def seen_key(who: str) -> str:
     return f"feed:seen:{who}"
-
-
-def _built_key(who: str) -> str:
-    return f"feed:seen:built:{who}"
 
 
 def _trim_key(who: str) -> str:
@@ -44,33 +44,56 @@ async def mark_seen(rt: Runtime, who: str, video_ids: Sequence[str]) -> None:
     now = time.time()
     trim = await rt.cache.add(_trim_key(who), "1", ttl=TRIM_EVERY_SECONDS)
     await rt.cache.zadd(
-        seen_key(who), dict.fromkeys(video_ids, now), cap=MAX_SEEN if trim else None
+        seen_key(who),
+        dict.fromkeys(video_ids, now),
+        cap=MAX_SEEN if trim else None,
+        ttl=_window_seconds(rt),
     )
     if trim:
-        horizon = now - rt.settings.seen_filter_days * 86400
+        horizon = now - _window_seconds(rt)
         await rt.cache.zremrangebyscore(seen_key(who), float("-inf"), horizon)
 
 
+def _window_seconds(rt: Runtime) -> float:
+    return rt.settings.seen_filter_days * 86400.0
+
+
 async def ensure_built(rt: Runtime, session: AsyncSession, who: str, user_id: str | None) -> None:
-    """Refill the filter of a signed-in viewer from their watch history once per cache life."""
-    if user_id is None or not await rt.cache.add(_built_key(who), "1"):
+    """Refill the filter of a signed-in viewer, when the cache does not have it built (never
+    yet, or lost): what they watched, and what For-You showed them (its impression log), in
+    the window."""
+    if user_id is None or (await rt.cache.zscores(seen_key(who), [BUILT]))[0] is not None:
         return
     since = utcnow() - timedelta(days=rt.settings.seen_filter_days)
-    rows = await session.execute(
+    watched = await session.execute(
         select(WatchHistory.video_id, WatchHistory.watched_at)
         .where(WatchHistory.user_id == user_id, WatchHistory.watched_at >= since)
         .order_by(WatchHistory.watched_at.desc())
         .limit(MAX_SEEN)
     )
-    members = {vid: at.timestamp() for vid, at in rows}
-    if members:
-        await rt.cache.zadd(seen_key(who), members, cap=MAX_SEEN)
+    last_shown = func.max(Impression.created_at)
+    shown = await session.execute(
+        select(Impression.video_id, last_shown)
+        .where(
+            Impression.user_id == user_id,
+            Impression.created_at >= since,
+            Impression.feed == "for_you",
+        )
+        .group_by(Impression.video_id)
+        .order_by(last_shown.desc())
+        .limit(MAX_SEEN)
+    )
+    members: dict[str, float] = {}
+    for vid, at in [*shown, *watched]:
+        members[vid] = max(members.get(vid, 0.0), at.timestamp())
+    members[BUILT] = float("inf")  # a cap keeps it; the window's trim never reaches it
+    await rt.cache.zadd(seen_key(who), members, cap=MAX_SEEN, ttl=_window_seconds(rt))
 
 
 async def unseen(rt: Runtime, who: str | None, video_ids: Sequence[str]) -> list[str]:
     """The ids not seen within the window, in their order."""
     if who is None or not video_ids:
         return list(video_ids)
-    horizon = time.time() - rt.settings.seen_filter_days * 86400
+    horizon = time.time() - _window_seconds(rt)
     scores = await rt.cache.zscores(seen_key(who), video_ids)
     return [vid for vid, at in zip(video_ids, scores, strict=True) if at is None or at < horizon]

@@ -81,7 +81,10 @@ async def _record(rt: Runtime, who: str, member: str) -> None:
     """Keep the signal, and have the viewer's For-You list rebuilt soon after the burst it
     belongs to: one delayed rebuild covers every signal until it runs. Viewers who have no
     list (they do not read For-You, or it expired) cost no job; their next page builds one."""
-    await rt.cache.zadd(signals_key(who), {member: time.time()}, cap=KEEP_SIGNALS)
+    # Read back for SESSION_SIGNAL_SECONDS only: the set goes that long after its last signal.
+    await rt.cache.zadd(
+        signals_key(who), {member: time.time()}, cap=KEEP_SIGNALS, ttl=SESSION_SIGNAL_SECONDS
+    )
     delay = rt.settings.for_you_rebuild_delay_seconds
     if not await rt.cache.add(rebuild_key(who), "1", ttl=max(delay, 0.05)):
         return  # a rebuild is already scheduled after this signal

@@ -10,6 +10,10 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 
 INF = float("inf")
+# A member that no id can be, scored above any score: it says a sorted set was built whole
+# (from the database), and being in the set it goes when the set goes, which a separate key
+# would not (either may expire or be evicted first).
+BUILT = "!built"
 
 
 class Cache(Protocol):
@@ -24,14 +28,31 @@ class Cache(Protocol):
         """Atomic add; `ttl` applies when the key is created."""
         ...
 
-    async def ttl(self, key: str) -> float | None: ...
+    async def ttl(self, key: str) -> float | None:
+        """Seconds until the value or sorted set at `key` expires; None if never or absent."""
+        ...
+
     # Sorted sets (feed inboxes, seen filters): members with float scores.
-    async def zadd(self, key: str, members: Mapping[str, float], *, cap: int | None = None) -> None:
-        """Add or rescore members; `cap` then keeps only the highest-scored ones."""
+    async def zadd(
+        self,
+        key: str,
+        members: Mapping[str, float],
+        *,
+        cap: int | None = None,
+        ttl: float | None = None,
+    ) -> None:
+        """Add or rescore members; `cap` then keeps only the highest-scored ones. With `ttl`,
+        the whole set expires that many seconds after its last write with a `ttl`."""
         ...
 
     async def zadd_to_many(
-        self, keys: Sequence[str], member: str, score: float, *, cap: int | None = None
+        self,
+        keys: Sequence[str],
+        member: str,
+        score: float,
+        *,
+        cap: int | None = None,
+        ttl: float | None = None,
     ) -> None:
         """The same member into many sorted sets (a fan-out), in one round trip."""
         ...
@@ -50,12 +71,19 @@ class Cache(Protocol):
 
 
 class MemoryCache:
-    """One process's cache. Every caller runs on the one event loop, so no lock is needed."""
+    """One process's cache. Every caller runs on the one event loop, so no lock is needed.
+
+    It holds at most `max_keys` values and as many sorted sets; past that, expired ones go
+    first, then the values first set longest ago and the sets written longest ago, much as
+    Redis does under `maxmemory` with an LRU policy: every caller must expect a key to be
+    gone, and one key must not say whether another is there."""
 
     def __init__(self, max_keys: int = 100_000) -> None:
         self._data: dict[str, tuple[str, float | None]] = {}
         self._max_keys = max_keys
+        # In the order of their last write (a write moves a set to the end), for eviction.
         self._zsets: dict[str, dict[str, float]] = {}
+        self._zexpiry: dict[str, float] = {}  # monotonic deadlines of the sets with one
         # Each sorted set's scores and members in (score, member) order, kept from one range
         # read to the next until the set changes: an inbox is read on every page and written
         # when someone followed posts. Tuples of strings and floats, not lists: the collector
@@ -79,7 +107,8 @@ class MemoryCache:
         now = time.monotonic()
         for key in [k for k, (_, exp) in self._data.items() if exp is not None and exp <= now]:
             del self._data[key]
-        while len(self._data) >= self._max_keys:
+        # Down to nine tenths, so that a full cache does not scan on every new value.
+        while len(self._data) >= self._max_keys * 9 // 10:
             del self._data[next(iter(self._data))]  # oldest insertion first
 
     @staticmethod
@@ -106,9 +135,8 @@ class MemoryCache:
             if self._live(key) is not None:
                 del self._data[key]
                 removed += 1
-            if self._zsets.pop(key, None) is not None:
+            if self._drop_zset(key):
                 removed += 1
-            self._ordered.pop(key, None)
         return removed
 
     async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
@@ -122,38 +150,84 @@ class MemoryCache:
 
     async def ttl(self, key: str) -> float | None:
         item = self._live(key)
-        if item is None or item[1] is None:
-            return None
-        return item[1] - time.monotonic()
+        if item is None:
+            deadline = self._zexpiry.get(key) if self._zset(key) is not None else None
+        else:
+            deadline = item[1]
+        return None if deadline is None else deadline - time.monotonic()
 
-    async def zadd(self, key: str, members: Mapping[str, float], *, cap: int | None = None) -> None:
+    def _zset(self, key: str) -> dict[str, float] | None:
+        """The live set at `key`; an expired one is dropped."""
+        deadline = self._zexpiry.get(key)
+        if deadline is not None and deadline <= time.monotonic():
+            self._drop_zset(key)
+            return None
+        return self._zsets.get(key)
+
+    def _drop_zset(self, key: str) -> bool:
         self._ordered.pop(key, None)
-        zset = self._zsets.setdefault(key, {})
+        self._zexpiry.pop(key, None)
+        return self._zsets.pop(key, None) is not None
+
+    def _evict_zsets_if_full(self) -> None:
+        if len(self._zsets) <= self._max_keys:
+            return
+        now = time.monotonic()
+        for key in [k for k, deadline in self._zexpiry.items() if deadline <= now]:
+            self._drop_zset(key)
+        # Down to nine tenths, so that a full cache does not scan on every new set.
+        while len(self._zsets) > self._max_keys * 9 // 10:
+            self._drop_zset(next(iter(self._zsets)))  # written longest ago first
+
+    async def zadd(
+        self,
+        key: str,
+        members: Mapping[str, float],
+        *,
+        cap: int | None = None,
+        ttl: float | None = None,
+    ) -> None:
+        self._ordered.pop(key, None)
+        zset = self._zset(key)
+        if zset is None:
+            zset = {}
+        else:
+            del self._zsets[key]  # written now: it moves to the end of the eviction order
         zset.update(members)
         if cap is not None and len(zset) > cap:
-            kept = sorted(zset.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)[:cap]
-            self._zsets[key] = dict(kept)
+            zset = dict(sorted(zset.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)[:cap])
+        self._zsets[key] = zset
+        if ttl is not None:
+            self._zexpiry[key] = time.monotonic() + ttl
+        self._evict_zsets_if_full()
 
     async def zadd_to_many(
-        self, keys: Sequence[str], member: str, score: float, *, cap: int | None = None
+        self,
+        keys: Sequence[str],
+        member: str,
+        score: float,
+        *,
+        cap: int | None = None,
+        ttl: float | None = None,
     ) -> None:
         for key in keys:
-            await self.zadd(key, {member: score}, cap=cap)
+            await self.zadd(key, {member: score}, cap=cap, ttl=ttl)
 
     async def zrem(self, key: str, *members: str) -> None:
         self._ordered.pop(key, None)
-        zset = self._zsets.get(key, {})
+        zset = self._zset(key) or {}
         for member in members:
             zset.pop(member, None)
 
     async def zrevrange(
         self, key: str, *, max_score: float = INF, min_score: float = -INF, limit: int = -1
     ) -> list[tuple[str, float]]:
+        zset = self._zset(key)
+        if zset is None:
+            return []
         ordered = self._ordered.get(key)
         if ordered is None:
-            if key not in self._zsets:
-                return []
-            items = sorted(self._zsets.get(key, {}).items(), key=lambda kv: (kv[1], kv[0]))
+            items = sorted(zset.items(), key=lambda kv: (kv[1], kv[0]))
             ordered = self._ordered[key] = (
                 tuple(score for _, score in items),
                 tuple(member for member, _ in items),
@@ -166,12 +240,12 @@ class MemoryCache:
         return list(zip(members[low:high], scores[low:high], strict=True))[::-1]
 
     async def zscores(self, key: str, members: Sequence[str]) -> list[float | None]:
-        zset = self._zsets.get(key, {})
+        zset = self._zset(key) or {}
         return [zset.get(member) for member in members]
 
     async def zremrangebyscore(self, key: str, min_score: float, max_score: float) -> None:
         self._ordered.pop(key, None)
-        zset = self._zsets.get(key)
+        zset = self._zset(key)
         if zset:
             for member in [m for m, s in zset.items() if min_score <= s <= max_score]:
                 del zset[member]
@@ -183,6 +257,7 @@ class MemoryCache:
         self._data.clear()
         self._ordered.clear()
         self._zsets.clear()
+        self._zexpiry.clear()
 
 
 class RedisCache:
@@ -225,17 +300,32 @@ class RedisCache:
         ms = await self._redis.pttl(self._k(key))
         return None if ms < 0 else ms / 1000
 
-    async def zadd(self, key: str, members: Mapping[str, float], *, cap: int | None = None) -> None:
+    async def zadd(
+        self,
+        key: str,
+        members: Mapping[str, float],
+        *,
+        cap: int | None = None,
+        ttl: float | None = None,
+    ) -> None:
         if not members:
             return
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.zadd(self._k(key), dict(members))
             if cap is not None:
                 pipe.zremrangebyrank(self._k(key), 0, -cap - 1)
+            if ttl is not None:
+                pipe.pexpire(self._k(key), int(ttl * 1000))
             await pipe.execute()
 
     async def zadd_to_many(
-        self, keys: Sequence[str], member: str, score: float, *, cap: int | None = None
+        self,
+        keys: Sequence[str],
+        member: str,
+        score: float,
+        *,
+        cap: int | None = None,
+        ttl: float | None = None,
     ) -> None:
         if not keys:
             return
@@ -244,6 +334,8 @@ class RedisCache:
                 pipe.zadd(self._k(key), {member: score})
                 if cap is not None:
                     pipe.zremrangebyrank(self._k(key), 0, -cap - 1)
+                if ttl is not None:
+                    pipe.pexpire(self._k(key), int(ttl * 1000))
             await pipe.execute()
 
     async def zrem(self, key: str, *members: str) -> None:

@@ -101,6 +101,47 @@ async def test_a_seen_video_does_not_come_back(runtime: Runtime, client: httpx.A
     assert not {v["video_id"] for v in first["videos"]} & later
 
 
+async def test_what_was_shown_stays_away_when_the_cache_lost_the_seen_filter(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    """The filter is rebuilt from the database: what was watched, and what For-You showed
+    (the impression log), not only once per cache life but whenever the set is gone."""
+    await small_world(runtime, videos=60)
+    viewer = await make_user(runtime)
+    who = f"u:{viewer.id}"
+    first = await for_you(client, viewer.headers, page_size=5)
+    shown = {v["video_id"] for v in first["videos"]}
+    watched = first["videos"][0]["video_id"]
+    await report_view(client, viewer.headers, watched, 15000)
+    await impression_log(runtime).flush()
+    for _ in range(2):  # lost once, and lost again after it was rebuilt
+        await runtime.cache.delete(seen.seen_key(who))
+        await for_you_module.drop_list(runtime, who)  # a fresh list, from every source
+        later = {v["video_id"] for v in await ten_pages(client, viewer.headers)}
+        assert not shown & later
+        shown |= later
+        await impression_log(runtime).flush()
+
+
+async def test_signed_out_sessions_leave_nothing_in_the_cache_for_good(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    """A signed-out session's seen filter and signals expire once the session is idle: they
+    are not kept for sessions that never come back."""
+    await small_world(runtime, videos=60)
+    headers = {"X-Session-Id": "gone-tomorrow"}
+    page = await for_you(client, headers, page_size=5)
+    video = page["videos"][0]["video_id"]
+    await report_view(client, headers, video, 15000, session_id="gone-tomorrow")
+    await drain(runtime)
+    who = signals.session_key("gone-tomorrow")
+    window = runtime.settings.seen_filter_days * 86400
+    seen_ttl = await runtime.cache.ttl(seen.seen_key(who))
+    assert seen_ttl is not None and window - 60 < seen_ttl <= window
+    signals_ttl = await runtime.cache.ttl(signals.signals_key(who))
+    assert signals_ttl is not None and signals.SESSION_SIGNAL_SECONDS - 60 < signals_ttl
+
+
 async def test_not_interested_drops_the_video_and_demotes_its_creator(
     runtime: Runtime, client: httpx.AsyncClient
 ) -> None:
