@@ -55,6 +55,9 @@ RANK_BATCH = 100  # candidates ranked between two turns of the event loop
 _building: dict[tuple[str, str | None], asyncio.Task[StoredList]] = {}
 CARRIED_BUILDS = 4
 CARRY_ON_SECONDS = 30.0
+# Whose list signed-out sessions share until their first signal: no session key ("s:...") and
+# no user key ("u:...") can be this.
+SHARED = "signed-out"
 
 
 class Entry(NamedTuple):
@@ -413,9 +416,16 @@ async def personal_page(
     position = _decode(page.cursor)
     stored = await stored_list(rt, who)
     recent = await signals.recent_signals(rt, who)
-    built_now = stored is None
-    if stored is None:
-        stored = await _build_within_budget(rt, viewer, who)
+    built_now = False
+    if stored is None and viewer.user_id is None and not recent:
+        # Signed out, and nothing done yet: the list would be any such session's list, so
+        # they share one (each still pages through it with its own seen filter). A visitor
+        # who never sends the session cookie back is such a session on every request.
+        stored = await stored_list(rt, SHARED)
+        if stored is None:
+            stored, built_now = await _build_within_budget(rt, viewer, SHARED), True
+    elif stored is None:
+        stored, built_now = await _build_within_budget(rt, viewer, who), True
     else:
         await refresh_if_active(rt, viewer, who, stored.built_at, recent)
     if position["v"] == stored.version:

@@ -142,6 +142,42 @@ async def test_signed_out_sessions_leave_nothing_in_the_cache_for_good(
     assert signals_ttl is not None and signals.SESSION_SIGNAL_SECONDS - 60 < signals_ttl
 
 
+async def test_signed_out_sessions_share_one_list_until_their_first_signal(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    """Building a list is a page's dearest work, and a session that has done nothing has no
+    taste to build it on: such sessions share one list, however many there are (a client
+    that drops the cookie is a new one on every request), each paging it with its own seen
+    filter. Its first signal gets a session its own list."""
+    await small_world(runtime, videos=60)
+    cookieless = []
+    for _ in range(3):
+        client.cookies.clear()  # the cookie the last answer set is not sent back
+        cookieless.append(await for_you(client, {}, page_size=5))
+    assert all(len(page["videos"]) == 5 for page in cookieless)
+    assert len({tuple(v["video_id"] for v in page["videos"]) for page in cookieless}) == 1
+    shared = await for_you_module.stored_list(runtime, for_you_module.SHARED)
+    assert shared is not None
+    keep = {"X-Session-Id": "keeps-its-cookie"}
+    who = signals.session_key("keeps-its-cookie")
+    pages = [await for_you(client, keep, page_size=5)]
+    for _ in range(3):
+        pages.append(await for_you(client, keep, page_size=5, cursor=pages[-1]["next_cursor"]))
+    served = [v["video_id"] for page in pages for v in page["videos"]]
+    assert len(served) == len(set(served)) == 20
+    assert await for_you_module.stored_list(runtime, who) is None
+    # The same list is still the shared one: nobody built another.
+    again = await for_you_module.stored_list(runtime, for_you_module.SHARED)
+    assert again is not None and again.version == shared.version
+
+    await report_view(client, keep, served[-1], 15000, session_id="keeps-its-cookie")
+    await drain(runtime)
+    after = await for_you(client, keep, page_size=5, cursor=pages[-1]["next_cursor"])
+    own = await for_you_module.stored_list(runtime, who)
+    assert own is not None and own.version != shared.version
+    assert not set(served) & {v["video_id"] for v in after["videos"]}
+
+
 async def test_not_interested_drops_the_video_and_demotes_its_creator(
     runtime: Runtime, client: httpx.AsyncClient
 ) -> None:
