@@ -441,7 +441,7 @@ async def fan_out_costs(
                         rt, session, viewer, PageParams(size=20, cursor=None)
                     )
             page_ms = (time.perf_counter() - started) / rounds * 1000
-            creators = {page.rows[item.video_id][0].user_id for item in page.items}
+            creators = {page.rows[item.video_id].user_id for item in page.items}
             assert page.items and creators == {video.user_id}, "the pull came back empty"
             pulled.append((pushed[-1][1], post, page_ms, reached))
     return pushed, pulled
