@@ -1,8 +1,9 @@
 """The following feed: hybrid fan-out. Creators below the threshold push each new video into
 their followers' inboxes (a capped sorted set in the cache, scored by publish time); videos of
 bigger creators are pulled at read time and merged. Reads drop unfollowed creators and videos
-the viewer may not see, so the inbox never needs cleaning up to stay correct. An inbox goes a
-week after its last push, or sooner from a cache short of room: the next read rebuilds it."""
+the viewer may not see, so the inbox never needs cleaning up to stay correct. An inbox a read
+built goes a week after that (or a follow's backfill), or sooner from a cache short of room:
+the next read rebuilds it."""
 
 from __future__ import annotations
 
@@ -89,9 +90,9 @@ async def fan_out_to_followers(rt: Runtime, video_id: str) -> int:
         if not batch:
             return reached
         keys = [inbox_key(follower) for follower in batch]
-        await rt.cache.zadd_to_many(
-            keys, video_id, score, cap=_inbox_cap(rt), ttl=INBOX_TTL_SECONDS
-        )
+        # No expiry here: a push costs a third more with one (bench/RESULTS.md), and inboxes
+        # are one per user at most; an expiry a read set stays as it is.
+        await rt.cache.zadd_to_many(keys, video_id, score, cap=_inbox_cap(rt))
         reached += len(batch)
         after = batch[-1]
 

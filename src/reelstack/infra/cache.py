@@ -46,15 +46,10 @@ class Cache(Protocol):
         ...
 
     async def zadd_to_many(
-        self,
-        keys: Sequence[str],
-        member: str,
-        score: float,
-        *,
-        cap: int | None = None,
-        ttl: float | None = None,
+        self, keys: Sequence[str], member: str, score: float, *, cap: int | None = None
     ) -> None:
-        """The same member into many sorted sets (a fan-out), in one round trip."""
+        """The same member into many sorted sets (a fan-out), in one round trip. An expiry
+        they have stays as it is."""
         ...
 
     async def zrem(self, key: str, *members: str) -> None: ...
@@ -202,16 +197,10 @@ class MemoryCache:
         self._evict_zsets_if_full()
 
     async def zadd_to_many(
-        self,
-        keys: Sequence[str],
-        member: str,
-        score: float,
-        *,
-        cap: int | None = None,
-        ttl: float | None = None,
+        self, keys: Sequence[str], member: str, score: float, *, cap: int | None = None
     ) -> None:
         for key in keys:
-            await self.zadd(key, {member: score}, cap=cap, ttl=ttl)
+            await self.zadd(key, {member: score}, cap=cap)
 
     async def zrem(self, key: str, *members: str) -> None:
         self._ordered.pop(key, None)
@@ -319,13 +308,7 @@ class RedisCache:
             await pipe.execute()
 
     async def zadd_to_many(
-        self,
-        keys: Sequence[str],
-        member: str,
-        score: float,
-        *,
-        cap: int | None = None,
-        ttl: float | None = None,
+        self, keys: Sequence[str], member: str, score: float, *, cap: int | None = None
     ) -> None:
         if not keys:
             return
@@ -334,8 +317,6 @@ class RedisCache:
                 pipe.zadd(self._k(key), {member: score})
                 if cap is not None:
                     pipe.zremrangebyrank(self._k(key), 0, -cap - 1)
-                if ttl is not None:
-                    pipe.pexpire(self._k(key), int(ttl * 1000))
             await pipe.execute()
 
     async def zrem(self, key: str, *members: str) -> None:
