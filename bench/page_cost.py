@@ -134,6 +134,14 @@ async def page_costs(data: Path, pages: int, viewers: int) -> dict[str, tuple[fl
             async def refused(_: int) -> None:
                 await asgi_get(app, "/api/v1/feed/following", "", {}, expect=401)
 
+            async def first_visit(_: int) -> None:
+                await asgi_get(app, "/api/v1/feed/for-you", "page_size=20", {})
+
+            # A signed-out visitor's first page, with no session cookie (each one a new session).
+            results["For-You, a signed-out first visit (no cookie)"] = await _timed(
+                pages, first_visit
+            )
+
             # What a request costs before its handler: middleware, FastAPI's routing through
             # every route before it, the rate limit, and the 401 problem response.
             results["the following route refusing a request without a token"] = await _timed(
