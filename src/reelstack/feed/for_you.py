@@ -56,7 +56,8 @@ _building: dict[tuple[str, str | None], asyncio.Task[StoredList]] = {}
 CARRIED_BUILDS = 4
 CARRY_ON_SECONDS = 30.0
 # Whose list signed-out sessions share until their first signal: no session key ("s:...") and
-# no user key ("u:...") can be this.
+# no user key ("u:...") can be this. It is rebuilt as often as trending is refreshed, so that
+# a new visitor's first page has what was posted or took off minutes ago.
 SHARED = "signed-out"
 
 
@@ -283,6 +284,8 @@ async def build_list(
     stored = StoredList.of(new_id(), now, [entries[s.video_id] for s in slots])
     raw = stored.encoded()
     ttl = rt.settings.for_you_refresh_minutes * 60
+    if who == SHARED:  # built once for every new visitor: kept as fresh as trending
+        ttl = min(ttl, rt.settings.trending_refresh_minutes * 60)
     # The list first, then the version that names it: a reader never finds a version whose
     # list is not there yet.
     await rt.cache.set(signals.list_key(who), raw, ttl=ttl)

@@ -158,6 +158,9 @@ async def test_signed_out_sessions_share_one_list_until_their_first_signal(
     assert len({tuple(v["video_id"] for v in page["videos"]) for page in cookieless}) == 1
     shared = await for_you_module.stored_list(runtime, for_you_module.SHARED)
     assert shared is not None
+    # Rebuilt every few minutes, not kept as long as a viewer's own list (30 minutes).
+    kept_for = await runtime.cache.ttl(signals.list_key(for_you_module.SHARED))
+    assert kept_for is not None and kept_for <= runtime.settings.trending_refresh_minutes * 60
     keep = {"X-Session-Id": "keeps-its-cookie"}
     who = signals.session_key("keeps-its-cookie")
     pages = [await for_you(client, keep, page_size=5)]
