@@ -480,7 +480,8 @@ async def _cut(
         found = await sources.attributes(session, unknown)
         sources.apply_signals(taste, recent, found)
     window = stored.window(start, max(MIN_WINDOW, page.size * WINDOW_FACTOR))
-    fresh_ids = set(await seen.unseen(rt, who, [e.video_id for e in window]))
+    ids = [e.video_id for e in window]
+    fresh_ids = set(await seen.unseen_on_page(rt, session, who, viewer.user_id, ids))
     pool = [e for e in window if e.video_id in fresh_ids]
     if taste.is_empty():  # similarity to an empty taste is 0: the stored order stands
         adjusted = [_slot(e, e.score) for e in pool]

@@ -94,6 +94,23 @@ async def unseen(rt: Runtime, who: str | None, video_ids: Sequence[str]) -> list
     """The ids not seen within the window, in their order."""
     if who is None or not video_ids:
         return list(video_ids)
+    return _fresh(rt, video_ids, await rt.cache.zscores(seen_key(who), video_ids))
+
+
+async def unseen_on_page(
+    rt: Runtime, session: AsyncSession, who: str, user_id: str | None, video_ids: Sequence[str]
+) -> list[str]:
+    """`unseen`, for a page: a signed-in viewer's filter that the cache lost since their list
+    was built is rebuilt first. Whether it is there is read in the same call as the ids."""
+    if not video_ids:
+        return []
+    scores = await rt.cache.zscores(seen_key(who), [*video_ids, BUILT])
+    if user_id is not None and scores[-1] is None:
+        await ensure_built(rt, session, who, user_id)
+        scores = await rt.cache.zscores(seen_key(who), [*video_ids, BUILT])
+    return _fresh(rt, video_ids, scores[:-1])
+
+
+def _fresh(rt: Runtime, video_ids: Sequence[str], scores: Sequence[float | None]) -> list[str]:
     horizon = time.time() - _window_seconds(rt)
-    scores = await rt.cache.zscores(seen_key(who), video_ids)
     return [vid for vid, at in zip(video_ids, scores, strict=True) if at is None or at < horizon]

@@ -123,6 +123,21 @@ async def test_what_was_shown_stays_away_when_the_cache_lost_the_seen_filter(
         await impression_log(runtime).flush()
 
 
+async def test_a_page_rebuilds_a_seen_filter_lost_since_the_list_was_built(
+    runtime: Runtime, client: httpx.AsyncClient
+) -> None:
+    """The list is still there; only the filter went. A page without cursor starts where the
+    filter says the unseen entries begin, and must not serve the first page again."""
+    await small_world(runtime, videos=60)
+    viewer = await make_user(runtime)
+    first = await for_you(client, viewer.headers, page_size=5)
+    await impression_log(runtime).flush()
+    await runtime.cache.delete(seen.seen_key(f"u:{viewer.id}"))
+    again = await for_you(client, viewer.headers, page_size=5)
+    assert len(again["videos"]) == 5
+    assert not {v["video_id"] for v in first["videos"]} & {v["video_id"] for v in again["videos"]}
+
+
 async def test_signed_out_sessions_leave_nothing_in_the_cache_for_good(
     runtime: Runtime, client: httpx.AsyncClient
 ) -> None:
