@@ -1,8 +1,9 @@
 """The per-viewer seen filter: what was shown or watched in the last 30 days never comes back.
 A sorted set of video ids scored by when, trimmed as it is written; rebuilt from the watch
-history when the cache lost it. It expires 30 days after its last write (so the filters of
-signed-out sessions that never come back do not pile up), and a cache short of room may drop
-it sooner: whether it was built is a member of the set itself, so that it goes with it."""
+history and For-You's impression log when the cache lost it. It expires 30 days after its
+last write (so the filters of signed-out sessions that never come back do not pile up), and a
+cache short of room may drop it sooner: whether it was built is a member of the set itself,
+so that it goes with it."""
 
 from __future__ import annotations
 
