@@ -90,8 +90,9 @@ async def fan_out_to_followers(rt: Runtime, video_id: str) -> int:
         if not batch:
             return reached
         keys = [inbox_key(follower) for follower in batch]
-        # No expiry here: a push costs a third more with one (bench/RESULTS.md), and inboxes
-        # are one per user at most; an expiry a read set stays as it is.
+        # No expiry here: with one, a push into Redis cost 40 % more (48.2 against 34.5 us a
+        # follower at 100K, bench/RESULTS.md), and inboxes are one per user at most; an
+        # expiry a read set stays as it is.
         await rt.cache.zadd_to_many(keys, video_id, score, cap=_inbox_cap(rt))
         reached += len(batch)
         after = batch[-1]
