@@ -60,14 +60,17 @@ async def test_the_feed_goes_on_past_the_end_of_a_list(
     viewer = await make_user(runtime)
     served: list[str] = []
     cursor = None
-    for _ in range(12):  # 96 videos from lists of 20
+    for _ in range(12):  # lists of 20 serve pages of 8, 8 and 4: 4 lists, 80 videos at most
         body = await for_you(
             client, viewer.headers, page_size=8, **({"cursor": cursor} if cursor else {})
         )
         assert body["videos"] and body["has_more"], f"the feed ended after {len(served)} videos"
         served += [v["video_id"] for v in body["videos"]]
         cursor = body["next_cursor"]
-    assert len(served) >= 80
+    # Past three whole lists. Not exactly 80: re-ranking leaves out a list's last entries when
+    # they fit nowhere (a creator's third video in a row, a sound's fourth in 20), so a list
+    # can serve fewer than 20. One of ~20 runs served 79 (20 + 20 + 19 + 20).
+    assert len(served) > 3 * 20
     assert len(set(served)) == len(served)
 
 
