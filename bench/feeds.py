@@ -66,6 +66,37 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", a
 """
 
 
+# The server's settings for the load: no rate limit in the way, cheap password hashing for the
+# sign-ups, no access log.
+SERVER_ENV = {
+    "REELSTACK_RATE_LIMIT_REGISTER": "100000/hour",
+    "REELSTACK_RATE_LIMIT_ANONYMOUS": "1000000/minute",
+    "REELSTACK_RATE_LIMIT_AUTHENTICATED": "1000000/minute",
+    "REELSTACK_PASSWORD_HASH_TIME_COST": "1",
+    "REELSTACK_PASSWORD_HASH_MEMORY_KIB": "8192",
+    "REELSTACK_ACCESS_LOG": "false",
+    "REELSTACK_LOG_LEVEL": "warning",
+}
+
+
+@contextmanager
+def bare_server(payload: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`BARE_APP` serving the page in `payload` on a free loopback port: (its URL, process)."""
+    port = free_port()
+    bare = subprocess.Popen([sys.executable, "-c", BARE_APP, str(payload), str(port)])
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/feed")
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}", bare
+    finally:
+        bare.terminate()
+        bare.wait()
+
+
 def build_world(data: Path, users: int, videos: int) -> float:
     env = {**os.environ, "REELSTACK_DATA_DIR": str(data), "REELSTACK_MIGRATE_ON_START": "true"}
     started = time.monotonic()
@@ -136,16 +167,22 @@ def target(path: str, cursor: str | None) -> str:
 
 
 async def drive(
-    base: str, path: str, seconds: float, connections: int, headers: list[dict[str, str]]
+    base: str,
+    path: str,
+    seconds: float,
+    connections: int,
+    headers: list[dict[str, str]],
+    cursors: dict[int, str | None] | None = None,
 ) -> tuple[list[float], int]:
     """`connections` clients paging through `path` for `seconds`; latencies in ms. The viewers
     take turns on the connections (connection n serves viewers n, n + connections, ... in
-    turn), each paging on with its own cursor: with more viewers than connections each viewer
-    pages at a pace nearer a person's than the server's."""
+    turn), each paging on with its own cursor (from `cursors`, kept there, when given: a
+    phase run in parts pages on where the last part left off): with more viewers than
+    connections each viewer pages at a pace nearer a person's than the server's."""
     latencies: list[float] = []
     errors = 0
     deadline = time.monotonic() + seconds
-    cursors: dict[int, str | None] = {}
+    cursors = {} if cursors is None else cursors
 
     async def worker(n: int) -> None:
         nonlocal errors
@@ -475,15 +512,7 @@ def main() -> None:
 
     data = fresh_dir(CACHE / "feeds")
     built = build_world(data, args.users, args.videos)
-    env = {
-        "REELSTACK_RATE_LIMIT_REGISTER": "100000/hour",
-        "REELSTACK_RATE_LIMIT_ANONYMOUS": "1000000/minute",
-        "REELSTACK_RATE_LIMIT_AUTHENTICATED": "1000000/minute",
-        "REELSTACK_PASSWORD_HASH_TIME_COST": "1",
-        "REELSTACK_PASSWORD_HASH_MEMORY_KIB": "8192",
-        "REELSTACK_ACCESS_LOG": "false",
-        "REELSTACK_LOG_LEVEL": "warning",
-    }
+    env = SERVER_ENV
     results = []
     open_loop: list[str] = []
     rate = 0.0
@@ -500,16 +529,7 @@ def main() -> None:
         ).json()
         payload = data / "payload.json"
         payload.write_text(json.dumps(sample))
-        port = free_port()
-        bare = subprocess.Popen([sys.executable, "-c", BARE_APP, str(payload), str(port)])
-        try:
-            for _ in range(100):
-                try:
-                    httpx.get(f"http://127.0.0.1:{port}/feed")
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            bare_url = f"http://127.0.0.1:{port}"
+        with bare_server(payload) as (bare_url, bare):
             cpu, client_cpu = process_cpu_seconds(bare.pid), time.process_time()
             base_lat, base_err = asyncio.run(
                 drive(bare_url, "/feed", args.seconds, args.connections, [])
@@ -526,9 +546,6 @@ def main() -> None:
                     ),
                 )
             )
-        finally:
-            bare.terminate()
-            bare.wait()
         base_rps = len(base_lat) / args.seconds
         results.append(
             row(

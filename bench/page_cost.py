@@ -2,8 +2,10 @@
 straight into the ASGI app in-process (one at a time, no HTTP client), beside the floor of any
 page that reads the database (a read transaction with one `SELECT 1`) and the one read a feed
 page makes (its candidates' facts); and a read unit of work on SQLite with and without the
-pool's rollback on return. The 64-connection benchmark (`bench/feeds.py`) says how the server
-holds up; this one says where a page's time goes.
+pool's rollback on return; and the floor under any such page: the For-You route with its feed
+work replaced by returning a page, beside `bench/feeds.py`'s bare endpoint returning the same
+page. The 64-connection benchmark (`bench/feeds.py`) says how the server holds up; this one
+says where a page's time goes.
 
     .venv/bin/python bench/page_cost.py --videos 5000 --pages 300
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import os
 import random
 import time
@@ -23,7 +26,7 @@ import httpx
 from sqlalchemy import literal, select
 
 from common import CACHE, fresh_dir, invoked_as, machine_report, register
-from feeds import build_world, next_cursor
+from feeds import BARE_APP, build_world, next_cursor
 
 
 async def asgi_get(
@@ -115,6 +118,14 @@ async def page_costs(data: Path, pages: int, viewers: int) -> dict[str, tuple[fl
 
             # The floor of any page that reads the database, and the read a feed page makes.
             one_row = select(literal(1)).execution_options(**BOUNDED)
+
+            # The floor of a feed page in this app, against the bare endpoint of
+            # `bench/feeds.py`, both in-process with a For-You page's bytes: the real For-You
+            # route (middleware, dependencies, rate limit, a read transaction with one
+            # `SELECT 1`) with its feed work replaced by returning the page.
+            payload = await asgi_get(app, "/api/v1/feed/for-you", "page_size=20", headers[0])
+            bare = await _bare(payload)
+            results.update(await _route_floor(app, pages, payload, headers[0], one_row, bare))
             async with rt.unit_of_work(write=False) as session:
                 ready = list(
                     (await session.scalars(select(Video.id).where(Video.status == "ready"))).all()
@@ -152,6 +163,82 @@ async def page_costs(data: Path, pages: int, viewers: int) -> dict[str, tuple[fl
                 pages, facts
             )
     return results
+
+
+async def _bare(payload: bytes) -> Any:
+    """A step requesting the page from `bench/feeds.py`'s bare app, built in this process."""
+    source = BARE_APP.split("import uvicorn")[0].replace('open(sys.argv[1], "rb").read()', "PAGE")
+    space: dict[str, Any] = {"PAGE": payload}
+    exec(compile(source, "bare", "exec"), space)  # noqa: S102 (the benchmark's own text)
+
+    async def bare(_: int) -> None:
+        await asgi_get(space["app"], "/feed", "", {})
+
+    # It encodes the page afresh, as `feeds.py`'s does: the same page, spaced differently.
+    assert json.loads(await asgi_get(space["app"], "/feed", "", {})) == json.loads(payload)
+
+    return bare
+
+
+async def _route_floor(
+    app: Any, pages: int, payload: bytes, headers: dict[str, str], one_row: Any, bare: Any
+) -> dict[str, tuple[float, float]]:
+    """The For-You route with no feed work (what any page of it costs before ranking), and
+    the bare endpoint, timed in turns of 20 requests: this VM's speed moves by half between
+    runs minutes apart, and the two are compared."""
+    from fastapi import Response
+
+    from reelstack.db import fetch_bounded
+    from reelstack.feed import for_you, router
+    from reelstack.feed.for_you import Page
+
+    async def no_page(rt: Any, session: Any, *args: Any) -> Page:
+        await fetch_bounded(session, one_row)  # a real page reads: the transaction begins
+        return Page([], {}, None)
+
+    async def written(*args: Any, **kwargs: Any) -> Response:
+        return Response(payload, media_type="application/json")
+
+    real = for_you.for_you_page, router.feed_page
+    for_you.for_you_page, router.feed_page = no_page, written  # type: ignore[assignment]
+    try:
+
+        async def floor(i: int) -> None:
+            body = await asgi_get(app, "/api/v1/feed/for-you", "page_size=20", headers)
+            assert body == payload
+
+        return await _interleaved(
+            pages,
+            {
+                "bare FastAPI (`bench/feeds.py`'s), the same page": bare,
+                "the For-You route with its feed work replaced by returning the page"
+                " (middleware, dependencies, rate limit, a read transaction with one"
+                " `SELECT 1`)": floor,
+            },
+        )
+    finally:
+        for_you.for_you_page, router.feed_page = real  # type: ignore[assignment]
+
+
+async def _interleaved(
+    rounds: int, steps: dict[str, Any], turn: int = 20
+) -> dict[str, tuple[float, float]]:
+    """`_timed` for several steps at once, each taking `turn` rounds in turn."""
+    spent = dict.fromkeys(steps, (0.0, 0.0))
+    gc.collect()
+    for start in range(0, rounds, turn):
+        for name, step in steps.items():
+            cpu, wall = time.process_time(), time.perf_counter()
+            for i in range(start, min(start + turn, rounds)):
+                await step(i)
+            was = spent[name]
+            spent[name] = (
+                was[0] + time.process_time() - cpu,
+                was[1] + time.perf_counter() - wall,
+            )
+    return {
+        name: (cpu / rounds * 1000, wall / rounds * 1000) for name, (cpu, wall) in spent.items()
+    }
 
 
 async def _timed(rounds: int, step: Any) -> tuple[float, float]:
