@@ -3,7 +3,7 @@ one run with their phases interleaved: the issue's "the same at 10K and at 1M vi
 ±20 %" read from one run, not from two runs minutes apart.
 
 `bench/feeds.py` measures one world per run, each against the bare endpoint of its own run.
-On these shared VMs the bare endpoint alone moved 1,812 to 2,325 req/s between two runs 20
+On these shared VMs the bare endpoint alone moved 1,812 to 2,325 req/s between two runs 17
 minutes apart (bench/RESULTS.md), which moved the ratios by as much as the worlds could. Here
 both worlds' servers and the bare endpoint run side by side, and each closed-loop phase is
 cut into `--rounds` parts taken in turn (bare, small world, big world; again), so a slow

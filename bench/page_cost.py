@@ -116,7 +116,6 @@ async def page_costs(data: Path, pages: int, viewers: int) -> dict[str, tuple[fl
                     await one(i)
                 results[name] = await _timed(pages, one)
 
-            # The floor of any page that reads the database, and the read a feed page makes.
             one_row = select(literal(1)).execution_options(**BOUNDED)
 
             # The floor of a feed page in this app, against the bare endpoint of
@@ -126,6 +125,8 @@ async def page_costs(data: Path, pages: int, viewers: int) -> dict[str, tuple[fl
             payload = await asgi_get(app, "/api/v1/feed/for-you", "page_size=20", headers[0])
             bare = await _bare(payload)
             results.update(await _route_floor(app, pages, payload, headers[0], one_row, bare))
+
+            # The floor of any page that reads the database, and the read a feed page makes.
             async with rt.unit_of_work(write=False) as session:
                 ready = list(
                     (await session.scalars(select(Video.id).where(Video.status == "ready"))).all()
@@ -184,8 +185,8 @@ async def _route_floor(
     app: Any, pages: int, payload: bytes, headers: dict[str, str], one_row: Any, bare: Any
 ) -> dict[str, tuple[float, float]]:
     """The For-You route with no feed work (what any page of it costs before ranking), and
-    the bare endpoint, timed in turns of 20 requests: this VM's speed moves by half between
-    runs minutes apart, and the two are compared."""
+    the bare endpoint, timed in turns of 20 requests: timed one after the other, their
+    quotient swung from 1.4 to 2.5 across three runs (bench/RESULTS.md)."""
     from fastapi import Response
 
     from reelstack.db import fetch_bounded
@@ -223,7 +224,8 @@ async def _route_floor(
 async def _interleaved(
     rounds: int, steps: dict[str, Any], turn: int = 20
 ) -> dict[str, tuple[float, float]]:
-    """`_timed` for several steps at once, each taking `turn` rounds in turn."""
+    """`_timed` for several steps at once, each taking `turn` rounds in turn (all its rounds
+    at once with `turn=rounds`)."""
     spent = dict.fromkeys(steps, (0.0, 0.0))
     gc.collect()
     for start in range(0, rounds, turn):
@@ -242,12 +244,8 @@ async def _interleaved(
 
 
 async def _timed(rounds: int, step: Any) -> tuple[float, float]:
-    gc.collect()
-    cpu, wall = time.process_time(), time.perf_counter()
-    for i in range(rounds):
-        await step(i)
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    return cpu / rounds * 1000, wall / rounds * 1000
+    """(ms of process CPU, ms of wall time) per round of `step`."""
+    return (await _interleaved(rounds, {"step": step}, turn=max(rounds, 1)))["step"]
 
 
 async def unit_of_work_costs(data: Path, rounds: int) -> dict[str, float]:
